@@ -1,0 +1,1265 @@
+/*
+ * capheap.c - the core: regions, blocks, size classes, capability dispatch,
+ * validation, statistics and the invariant checker.
+ *
+ * Freestanding C11: only <stddef.h>, <stdint.h>, <stdbool.h>, <limits.h>.
+ * memset/memcpy/memmove are used by calloc and realloc only.
+ *
+ * ---------------------------------------------------------------------------
+ * MEMORY LAYOUT OF A REGION (W = sizeof(uintptr_t), G = 2W granule)
+ *
+ *   base (G-aligned)
+ *   +-------------------+  struct capheap_region (list link, caps, bitmaps'
+ *   | region header     |  first level, stats)
+ *   +-------------------+
+ *   | class heads       |  uint32_t per size class: offset of the first free
+ *   |                   |  block from base, 0 = empty. Classes 0 and 1 can
+ *   |                   |  never hold a block (MIN_BLOCK is 2 granules) and
+ *   |                   |  are not stored.
+ *   +-------------------+
+ *   | second-level maps |  one sl_map_t per first-level class
+ *   +-------------------+  padding so that payloads are G-aligned
+ *   | block | block |...|  blocks tile the rest exactly
+ *   +-------------------+
+ *   | end marker        |  one header word: size 0, USED. Lets free() merge
+ *   +-------------------+  with the next block without a bounds check.
+ *
+ * A BLOCK
+ *   used:  [hdr: size|flags][payload .............................]
+ *   free:  [hdr: size|flags][next u32][prev u32] ...... [size (tag)]
+ *   hdr bit 0 USED       this block is allocated
+ *   hdr bit 1 PREV_USED  the block before this one is allocated; if clear,
+ *                        the word before this header is the previous
+ *                        block's size (its boundary tag)
+ *   Sizes count the header and are multiples of G, so the low log2(G) bits
+ *   of the header are free for flags. next/prev are offsets from the region
+ *   base, which keeps free blocks and the class heads 32-bit on 64-bit hosts.
+ *
+ * INVARIANTS (checked by capheap_check, stated once here)
+ *   I1 blocks tile [first block, end marker) exactly; sizes >= MIN_BLOCK.
+ *   I2 no two free blocks are adjacent (merging is eager).
+ *   I3 PREV_USED of every block (and of the end marker) equals USED of the
+ *      block before it; the first block has PREV_USED set.
+ *   I4 every free block ends with a tag equal to its size.
+ *   I5 every free block is in the list of class class_of(size) exactly once;
+ *      lists are doubly linked through offsets and hold nothing else.
+ *   I6 bit (fl, sl) of the bitmaps is set iff that list is non-empty; bit fl
+ *      of the first level is set iff its second-level map is non-zero.
+ *   I7 region->used is the sum of the sizes of its used blocks; peak >= used;
+ *      heap used is the sum over regions and heap peak >= heap used.
+ */
+#include "capheap.h"
+
+#include <limits.h>
+
+/* ---- freestanding access to the three memory functions we may use ---- */
+#if defined(__GNUC__) || defined(__clang__)
+#define ch_memset __builtin_memset
+#define ch_memcpy __builtin_memcpy
+#define ch_memmove __builtin_memmove
+#else
+void *memset(void *, int, size_t);
+void *memcpy(void *, const void *, size_t);
+void *memmove(void *, const void *, size_t);
+#define ch_memset memset
+#define ch_memcpy memcpy
+#define ch_memmove memmove
+#endif
+
+typedef uintptr_t word_t;
+
+#define W ((size_t)sizeof(word_t))
+#define G ((size_t)CAPHEAP_ALIGN)
+#define GMASK (G - 1u)
+#define MIN_BLOCK ((size_t)CAPHEAP_MIN_BLOCK)
+#define F_USED ((word_t)1u)
+#define F_PREV_USED ((word_t)2u)
+#define F_MASK ((word_t)GMASK)
+
+#if UINTPTR_MAX == 0xFFFFFFFFu
+#define GSHIFT 3u
+#elif UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+#define GSHIFT 4u
+#else
+#error "capheap supports 32-bit and 64-bit pointers"
+#endif
+
+#define SLB ((unsigned)CAPHEAP_SL_BITS)
+#define SLN (1u << SLB)
+/* Classes 0 and 1 are never used: a block has at least 2 granules. */
+#define FIRST_CLASS 2u
+
+#if CAPHEAP_SL_BITS <= 3
+typedef uint8_t sl_map_t;
+#elif CAPHEAP_SL_BITS == 4
+typedef uint16_t sl_map_t;
+#else
+typedef uint32_t sl_map_t;
+#endif
+
+/* Regions are addressed with 32-bit offsets: at most this many bytes. */
+#define REGION_MAX ((size_t)0xFFFFFFC0u)
+
+struct capheap_region {
+    capheap_region_t *next;  /* next region in try order */
+    uint32_t caps;
+    uint32_t fl_map;         /* bit fl: sl_map[fl] != 0 */
+    uint32_t end;            /* bytes from base owned by the region (end marker + W) */
+    uint32_t lo;             /* offset of the first payload */
+    uint16_t sl_off;         /* offset of the second-level maps */
+    int8_t priority;
+    uint8_t nfl;             /* number of first-level classes */
+    uint32_t used;           /* bytes in used blocks */
+#if CAPHEAP_STATS
+    uint32_t peak;
+    uint32_t allocs;
+    uint32_t frees;
+#endif
+};
+
+typedef struct fblk {
+    word_t hdr;
+    uint32_t next; /* offset of next free block in the class list, 0 = none */
+    uint32_t prev; /* offset of previous free block, 0 = this is the head */
+} fblk_t;
+
+_Static_assert(sizeof(word_t) == sizeof(void *), "header is one pointer-sized word");
+_Static_assert(CAPHEAP_HEADER_SIZE * 2u == CAPHEAP_ALIGN, "granule is two words");
+_Static_assert(sizeof(fblk_t) + sizeof(word_t) <= CAPHEAP_MIN_BLOCK,
+               "a minimum block must hold header, links and boundary tag");
+_Static_assert(sizeof(struct capheap_region) % sizeof(uint32_t) == 0,
+               "class heads follow the region header 4-byte aligned");
+_Static_assert(sizeof(struct capheap_region) >= FIRST_CLASS * sizeof(uint32_t),
+               "head array base may point FIRST_CLASS entries into the header");
+
+/* ===================================================================== */
+/* Bit helpers                                                            */
+/* ===================================================================== */
+#if CAPHEAP_USE_INTRINSICS
+static inline unsigned ctz32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
+#else
+/* de Bruijn sequences: a multiply and a 32-byte table instead of a libgcc
+ * call on cores without count-leading/trailing-zero instructions. */
+static const uint8_t ch_debruijn_ctz[32] = {0,  1,  28, 2,  29, 14, 24, 3,  30, 22, 20,
+                                            15, 25, 17, 4,  8,  31, 27, 13, 23, 21, 19,
+                                            16, 7,  26, 12, 18, 6,  11, 5,  10, 9};
+static const uint8_t ch_debruijn_fls[32] = {0,  9,  1,  10, 13, 21, 2,  29, 11, 14, 16,
+                                            18, 22, 25, 3,  30, 8,  12, 20, 28, 15, 17,
+                                            24, 7,  19, 27, 23, 6,  26, 5,  4,  31};
+static inline unsigned ctz32(uint32_t x)
+{
+    return ch_debruijn_ctz[((x & (0u - x)) * 0x077CB531u) >> 27];
+}
+static inline unsigned fls32(uint32_t x)
+{
+    x |= x >> 1;
+    x |= x >> 2;
+    x |= x >> 4;
+    x |= x >> 8;
+    x |= x >> 16;
+    return ch_debruijn_fls[(x * 0x07C4ACDDu) >> 27];
+}
+#endif
+
+/* Class index of a block of n granules (n >= 2): classes are exact below
+ * 2*SLN granules, then SLN classes per power of two. */
+static inline unsigned class_of(uint32_t n)
+{
+    unsigned sh = fls32(n | SLN) - SLB;
+    return (sh << SLB) + (unsigned)(n >> sh);
+}
+
+/* Smallest class all of whose blocks have at least n granules. */
+static inline unsigned class_fit(uint32_t n)
+{
+    unsigned sh = fls32(n | SLN) - SLB;
+    return class_of(n + ((1u << sh) - 1u));
+}
+
+/* ===================================================================== */
+/* Region and block access                                                */
+/* ===================================================================== */
+static inline char *rbase(const capheap_region_t *r) { return (char *)(uintptr_t)r; }
+
+static inline uint32_t *heads(const capheap_region_t *r)
+{
+    /* Entry i lives at header + sizeof(header) + 4 * (i - FIRST_CLASS). */
+    return (uint32_t *)(void *)(rbase(r) + sizeof(*r) - FIRST_CLASS * sizeof(uint32_t));
+}
+
+static inline sl_map_t *sl_maps(const capheap_region_t *r)
+{
+    return (sl_map_t *)(void *)(rbase(r) + r->sl_off);
+}
+
+static inline fblk_t *at(const capheap_region_t *r, uint32_t off)
+{
+    return (fblk_t *)(void *)(rbase(r) + off);
+}
+
+static inline uint32_t off_of(const capheap_region_t *r, const void *b)
+{
+    return (uint32_t)((const char *)b - rbase(r));
+}
+
+static inline size_t bsize(const fblk_t *b) { return (size_t)(b->hdr & ~F_MASK); }
+
+static inline fblk_t *next_blk(fblk_t *b, size_t size)
+{
+    return (fblk_t *)(void *)((char *)b + size);
+}
+
+static inline void set_tag(fblk_t *b, size_t size)
+{
+    *(word_t *)(void *)((char *)b + size - W) = (word_t)size;
+}
+
+static inline fblk_t *end_marker(const capheap_region_t *r) { return at(r, r->end - (uint32_t)W); }
+static inline fblk_t *first_blk(const capheap_region_t *r) { return at(r, r->lo - (uint32_t)W); }
+
+/* ===================================================================== */
+/* Free lists                                                             */
+/* ===================================================================== */
+static inline void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
+{
+    unsigned idx = class_of((uint32_t)(size >> GSHIFT));
+    uint32_t *hd = &heads(r)[idx];
+    uint32_t h = *hd;
+    uint32_t o = off_of(r, b);
+    b->next = h;
+    b->prev = 0;
+    if (h != 0u) {
+        at(r, h)->prev = o;
+    } else {
+        sl_maps(r)[idx >> SLB] |= (sl_map_t)(1u << (idx & (SLN - 1u)));
+        r->fl_map |= 1u << (idx >> SLB);
+    }
+    *hd = o;
+}
+
+/* Remove the head of list idx (b), known to be its first element. */
+static inline void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
+{
+    uint32_t nx = b->next;
+    heads(r)[idx] = nx;
+    if (nx != 0u) {
+        at(r, nx)->prev = 0;
+    } else {
+        sl_map_t *m = &sl_maps(r)[idx >> SLB];
+        *m = (sl_map_t)(*m & ~(sl_map_t)(1u << (idx & (SLN - 1u))));
+        if (*m == 0u) r->fl_map &= ~(1u << (idx >> SLB));
+    }
+}
+
+static inline void list_remove(capheap_region_t *r, fblk_t *b, size_t size)
+{
+    if (b->prev != 0u) {
+        uint32_t nx = b->next;
+        at(r, b->prev)->next = nx;
+        if (nx != 0u) at(r, nx)->prev = b->prev;
+    } else {
+        list_pop(r, b, class_of((uint32_t)(size >> GSHIFT)));
+    }
+}
+
+/* First non-empty class >= idx, or UINT_MAX. */
+static inline unsigned find_class(const capheap_region_t *r, unsigned idx)
+{
+    unsigned fl = idx >> SLB;
+    if (fl >= r->nfl) return UINT_MAX;
+    uint32_t m = (uint32_t)sl_maps(r)[fl] & (~0u << (idx & (SLN - 1u)));
+    if (m == 0u) {
+        uint32_t f = r->fl_map & (~1u << fl);
+        if (f == 0u) return UINT_MAX;
+        fl = ctz32(f);
+        m = sl_maps(r)[fl];
+    }
+    return (fl << SLB) + ctz32(m);
+}
+
+/* Take a free block of at least size bytes out of the lists; NULL if none.
+ * Good fit first (a class whose every block is large enough), then the
+ * first block of the request's own class (exact fallback). */
+static fblk_t *region_take(capheap_region_t *r, size_t size)
+{
+    if (size > r->end) return NULL;
+    uint32_t n = (uint32_t)(size >> GSHIFT);
+    unsigned idx = find_class(r, class_fit(n));
+    if (idx != UINT_MAX) {
+        fblk_t *b = at(r, heads(r)[idx]);
+        list_pop(r, b, idx);
+        return b;
+    }
+    idx = class_of(n);
+    if ((idx >> SLB) >= r->nfl) return NULL;
+    uint32_t h = heads(r)[idx];
+    if (h == 0u) return NULL;
+    fblk_t *b = at(r, h);
+    if (bsize(b) < size) return NULL;
+    list_pop(r, b, idx);
+    return b;
+}
+
+/* Make free, unlinked block b (have bytes) a used block of size bytes;
+ * the tail goes back to the lists if it can form a block. Returns the
+ * bytes the block really got. */
+static inline size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size)
+{
+    word_t prev = b->hdr & F_PREV_USED;
+    size_t rest = have - size;
+    if (rest >= MIN_BLOCK) {
+        fblk_t *t = next_blk(b, size);
+        t->hdr = (word_t)rest | F_PREV_USED;
+        set_tag(t, rest);
+        list_insert(r, t, rest);
+        b->hdr = (word_t)size | F_USED | prev;
+        return size;
+    }
+    b->hdr = (word_t)have | F_USED | prev;
+    next_blk(b, have)->hdr |= F_PREV_USED;
+    return have;
+}
+
+/* Return used block b of size bytes to the lists, merging neighbours. */
+static inline void release(capheap_region_t *r, fblk_t *b, size_t size)
+{
+    fblk_t *n = next_blk(b, size);
+    word_t nh = n->hdr;
+    if ((nh & F_USED) == 0u) {
+        size_t ns = (size_t)(nh & ~F_MASK);
+        list_remove(r, n, ns);
+        size += ns;
+    }
+    word_t h = b->hdr;
+    if ((h & F_PREV_USED) == 0u) {
+        size_t ps = (size_t)*(word_t *)(void *)((char *)b - W);
+        fblk_t *p = (fblk_t *)(void *)((char *)b - ps);
+        list_remove(r, p, ps);
+        b->hdr = h & ~F_USED; /* the stale header now inside p reads as free */
+        b = p;
+        size += ps;
+    }
+    b->hdr = (word_t)size | F_PREV_USED;
+    set_tag(b, size);
+    next_blk(b, size)->hdr &= ~F_PREV_USED;
+    list_insert(r, b, size);
+}
+
+/* ===================================================================== */
+/* Locking, errors, statistics                                           */
+/* ===================================================================== */
+static inline bool enter(capheap_heap_t *h, uintptr_t *tok)
+{
+    *tok = 0;
+    if (h->lock_ != NULL) {
+        *tok = h->lock_(h->lock_ctx_);
+        if (*tok == CAPHEAP_LOCK_FAILED) return false;
+    }
+#if CAPHEAP_CHECK_LEVEL >= 1
+    if (h->busy_ != 0u) {
+        if (h->unlock_ != NULL) h->unlock_(h->lock_ctx_, *tok);
+        return false;
+    }
+    h->busy_ = 1u;
+#endif
+    return true;
+}
+
+static inline void leave(capheap_heap_t *h, uintptr_t tok)
+{
+#if CAPHEAP_CHECK_LEVEL >= 1
+    h->busy_ = 0u;
+#endif
+    if (h->unlock_ != NULL) h->unlock_(h->lock_ctx_, tok);
+}
+
+static inline void count_error(capheap_heap_t *h, capheap_error_t code)
+{
+    h->error_count_[(unsigned)-(int)code]++;
+}
+
+/* Tell the handler (lock already released). */
+static void raise_error(capheap_heap_t *h, capheap_error_t code, void *ptr, size_t size,
+                        uint32_t caps)
+{
+    if (h->on_error_ != NULL) {
+        capheap_event_t ev;
+        ev.code = code;
+        ev.ptr = ptr;
+        ev.size = size;
+        ev.caps = caps;
+        h->on_error_(h, &ev, h->error_ctx_);
+    }
+}
+
+/* A call that could not enter: count (without the lock: best effort, the
+ * lock holder never writes this counter) and report. */
+static void reentry(capheap_heap_t *h, void *ptr, size_t size, uint32_t caps)
+{
+    count_error(h, CAPHEAP_E_REENTRY);
+    raise_error(h, CAPHEAP_E_REENTRY, ptr, size, caps);
+}
+
+static inline void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t size)
+{
+    r->used += (uint32_t)size;
+#if CAPHEAP_STATS
+    r->allocs++;
+    if (r->used > r->peak) r->peak = r->used;
+    h->used_ += size;
+    if (h->used_ > h->peak_) h->peak_ = h->used_;
+    h->bytes_allocated_ += size;
+#else
+    (void)h;
+#endif
+}
+
+static inline void note_free(capheap_heap_t *h, capheap_region_t *r, size_t size)
+{
+    r->used -= (uint32_t)size;
+#if CAPHEAP_STATS
+    r->frees++;
+    h->used_ -= size;
+    h->bytes_freed_ += size;
+#else
+    (void)h;
+#endif
+}
+
+/* In-place resize by delta bytes (grow > 0, shrink < 0): no alloc/free count. */
+static inline void note_resize(capheap_heap_t *h, capheap_region_t *r, size_t old, size_t now)
+{
+    r->used = r->used - (uint32_t)old + (uint32_t)now;
+#if CAPHEAP_STATS
+    if (r->used > r->peak) r->peak = r->used;
+    h->used_ = h->used_ - old + now;
+    if (h->used_ > h->peak_) h->peak_ = h->used_;
+    if (now > old)
+        h->bytes_allocated_ += now - old;
+    else
+        h->bytes_freed_ += old - now;
+#else
+    (void)h;
+#endif
+}
+
+/* ===================================================================== */
+/* Sizes                                                                  */
+/* ===================================================================== */
+#define MAX_REQUEST (SIZE_MAX - W - G)
+
+/* Block size for a request; 0 if it overflows. */
+static inline size_t block_for(size_t size)
+{
+    if (size > MAX_REQUEST) return 0;
+    size_t b = (size + W + GMASK) & ~GMASK;
+    return b < MIN_BLOCK ? MIN_BLOCK : b;
+}
+
+/* ===================================================================== */
+/* Allocation (lock held)                                                 */
+/* ===================================================================== */
+static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t caps,
+                          capheap_error_t *err)
+{
+    size_t b = block_for(size);
+    size_t need = b;
+    if (b == 0u) goto overflow;
+    if (align > G) {
+        if (b > SIZE_MAX - align - G) goto overflow;
+        need = b + align + G;
+    }
+    bool any = false;
+    for (capheap_region_t *r = h->regions_; r != NULL; r = r->next) {
+        if ((r->caps & caps) != caps) continue;
+        any = true;
+        fblk_t *blk = region_take(r, need);
+        if (blk == NULL) continue;
+        size_t have = bsize(blk);
+        if (align > G) {
+            /* Split off a leading free block so the payload lands on align. */
+            uintptr_t p = (uintptr_t)blk + W;
+            size_t gap = (size_t)(((p + align - 1u) & ~(uintptr_t)(align - 1u)) - p);
+            if (gap != 0u && gap < MIN_BLOCK) gap += align;
+            if (gap != 0u) {
+                blk->hdr = (word_t)gap | F_PREV_USED;
+                set_tag(blk, gap);
+                list_insert(r, blk, gap);
+                blk = next_blk(blk, gap);
+                blk->hdr = 0; /* previous block is free */
+                have -= gap;
+            }
+        }
+        size_t got = carve(r, blk, have, b);
+        note_alloc(h, r, got);
+        return (char *)blk + W;
+    }
+    *err = any ? CAPHEAP_E_NOMEM : CAPHEAP_E_NO_CAPS;
+    goto fail;
+overflow:
+    *err = CAPHEAP_E_SIZE_OVERFLOW;
+fail:
+    count_error(h, *err);
+    h->fail_count_++;
+    return NULL;
+}
+
+static void *alloc_entry(capheap_heap_t *h, size_t size, size_t align, uint32_t caps)
+{
+    if (h == NULL) return NULL;
+    uintptr_t tok;
+    if (!enter(h, &tok)) {
+        reentry(h, NULL, size, caps);
+        return NULL;
+    }
+    capheap_error_t err = CAPHEAP_OK;
+    void *p = alloc_locked(h, size, align, caps, &err);
+    leave(h, tok);
+    if (p == NULL) raise_error(h, err, NULL, size, caps);
+    return p;
+}
+
+void *capheap_alloc(capheap_heap_t *heap, size_t size) { return alloc_entry(heap, size, G, 0u); }
+
+void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
+{
+    return alloc_entry(heap, size, G, caps);
+}
+
+static bool bad_align(capheap_heap_t *h, size_t align, size_t size, uint32_t caps)
+{
+    if (align != 0u && (align & (align - 1u)) == 0u) return false;
+    uintptr_t tok;
+    if (!enter(h, &tok)) {
+        reentry(h, NULL, size, caps);
+        return true;
+    }
+    count_error(h, CAPHEAP_E_BAD_ALIGN);
+    h->fail_count_++;
+    leave(h, tok);
+    raise_error(h, CAPHEAP_E_BAD_ALIGN, NULL, size, caps);
+    return true;
+}
+
+void *capheap_aligned_alloc_caps(capheap_heap_t *heap, size_t align, size_t size, uint32_t caps)
+{
+    if (heap == NULL || bad_align(heap, align, size, caps)) return NULL;
+    return alloc_entry(heap, size, align, caps);
+}
+
+void *capheap_aligned_alloc(capheap_heap_t *heap, size_t align, size_t size)
+{
+    return capheap_aligned_alloc_caps(heap, align, size, 0u);
+}
+
+void *capheap_calloc_caps(capheap_heap_t *heap, size_t count, size_t size, uint32_t caps)
+{
+    if (heap == NULL) return NULL;
+    if (size != 0u && count > SIZE_MAX / size) {
+        uintptr_t tok;
+        if (!enter(heap, &tok)) {
+            reentry(heap, NULL, size, caps);
+            return NULL;
+        }
+        count_error(heap, CAPHEAP_E_SIZE_OVERFLOW);
+        heap->fail_count_++;
+        leave(heap, tok);
+        raise_error(heap, CAPHEAP_E_SIZE_OVERFLOW, NULL, size, caps);
+        return NULL;
+    }
+    void *p = alloc_entry(heap, count * size, G, caps);
+    if (p != NULL) ch_memset(p, 0, count * size);
+    return p;
+}
+
+void *capheap_calloc(capheap_heap_t *heap, size_t count, size_t size)
+{
+    return capheap_calloc_caps(heap, count, size, 0u);
+}
+
+void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *caps_list, size_t n)
+{
+    if (heap == NULL) return NULL;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, NULL, size, n ? caps_list[0] : 0u);
+        return NULL;
+    }
+    capheap_error_t err = CAPHEAP_E_NO_CAPS;
+    void *p = NULL;
+    uint32_t last = 0;
+    for (size_t i = 0; i < n && p == NULL; i++) {
+        capheap_error_t e = CAPHEAP_OK;
+        last = caps_list[i];
+        /* Probe without counting: only the final failure is reported. */
+        size_t b = block_for(size);
+        if (b == 0u) {
+            err = CAPHEAP_E_SIZE_OVERFLOW;
+            break;
+        }
+        for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
+            if ((r->caps & last) != last) continue;
+            e = CAPHEAP_E_NOMEM;
+            fblk_t *blk = region_take(r, b);
+            if (blk == NULL) continue;
+            size_t got = carve(r, blk, bsize(blk), b);
+            note_alloc(heap, r, got);
+            p = (char *)blk + W;
+            break;
+        }
+        if (e == CAPHEAP_E_NOMEM) err = CAPHEAP_E_NOMEM;
+    }
+    if (p == NULL) {
+        count_error(heap, err);
+        heap->fail_count_++;
+    }
+    leave(heap, tok);
+    if (p == NULL) raise_error(heap, err, NULL, size, last);
+    return p;
+}
+
+/* ===================================================================== */
+/* Finding and validating a block (lock held)                            */
+/* ===================================================================== */
+typedef struct found {
+    capheap_region_t *r;
+    fblk_t *b;
+    size_t size;
+} found_t;
+
+#if CAPHEAP_CHECK_LEVEL >= 2
+/* Certain check: is b the start of a block of region r? */
+static bool is_block_start(const capheap_region_t *r, const fblk_t *b)
+{
+    const fblk_t *e = end_marker(r);
+    for (fblk_t *x = first_blk(r); x < e; x = next_blk(x, bsize(x))) {
+        if (x == b) return true;
+        if (bsize(x) < MIN_BLOCK) return false;
+    }
+    return false;
+}
+#endif
+
+static capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
+{
+    capheap_region_t *r = h->regions_;
+    uintptr_t off = 0;
+    for (; r != NULL; r = r->next) {
+        off = (uintptr_t)ptr - (uintptr_t)r;
+        if (off < r->end) break;
+    }
+#if CAPHEAP_CHECK_LEVEL >= 1
+    if (r == NULL) return CAPHEAP_E_FOREIGN_PTR;
+    if (off < r->lo || (off & GMASK) != 0u) return CAPHEAP_E_INVALID_PTR;
+#endif
+    fblk_t *b = (fblk_t *)(void *)((char *)ptr - W);
+    word_t hd = b->hdr;
+    size_t size = (size_t)(hd & ~F_MASK);
+#if CAPHEAP_CHECK_LEVEL >= 1
+    if ((hd & F_USED) == 0u) return CAPHEAP_E_DOUBLE_FREE;
+    if (size < MIN_BLOCK || size > r->end - off) return CAPHEAP_E_INVALID_PTR;
+    if ((next_blk(b, size)->hdr & F_PREV_USED) == 0u) return CAPHEAP_E_INVALID_PTR;
+#endif
+#if CAPHEAP_CHECK_LEVEL >= 2
+    if (!is_block_start(r, b)) return CAPHEAP_E_INVALID_PTR;
+#endif
+    f->r = r;
+    f->b = b;
+    f->size = size;
+    return CAPHEAP_OK;
+}
+
+int capheap_free(capheap_heap_t *heap, void *ptr)
+{
+    if (ptr == NULL) return CAPHEAP_OK;
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, ptr, 0, 0);
+        return CAPHEAP_E_REENTRY;
+    }
+    found_t f;
+    capheap_error_t err = locate(heap, ptr, &f);
+    if (err == CAPHEAP_OK) {
+        note_free(heap, f.r, f.size);
+        release(f.r, f.b, f.size);
+    } else {
+        count_error(heap, err);
+    }
+    leave(heap, tok);
+    if (err != CAPHEAP_OK) raise_error(heap, err, ptr, 0, 0);
+    return err;
+}
+
+size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
+{
+    if (ptr == NULL || heap == NULL) return 0;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, ptr, 0, 0);
+        return 0;
+    }
+    found_t f;
+    capheap_error_t err = locate(heap, ptr, &f);
+    if (err != CAPHEAP_OK) count_error(heap, err);
+    leave(heap, tok);
+    if (err != CAPHEAP_OK) {
+        raise_error(heap, err, ptr, 0, 0);
+        return 0;
+    }
+    return f.size - W;
+}
+
+/* ===================================================================== */
+/* Realloc                                                                */
+/* ===================================================================== */
+
+/* Try to resize f's block to b bytes without leaving its region.
+ * Returns the new payload or NULL. */
+static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
+{
+    capheap_region_t *r = f->r;
+    fblk_t *blk = f->b;
+    size_t cur = f->size;
+    word_t prev = blk->hdr & F_PREV_USED;
+
+    if (b <= cur) {
+        size_t rest = cur - b;
+        if (rest >= MIN_BLOCK) {
+            blk->hdr = (word_t)b | F_USED | prev;
+            fblk_t *t = next_blk(blk, b);
+            t->hdr = (word_t)rest | F_USED | F_PREV_USED;
+            release(r, t, rest); /* merges with a free next block */
+            note_resize(h, r, cur, b);
+        }
+        return (char *)blk + W;
+    }
+    fblk_t *n = next_blk(blk, cur);
+    size_t ns = (n->hdr & F_USED) ? 0u : bsize(n);
+    if (cur + ns >= b) {
+        list_remove(r, n, ns);
+        blk->hdr = (word_t)(cur + ns) | prev; /* carve reads PREV_USED only */
+        size_t got = carve(r, blk, cur + ns, b);
+        note_resize(h, r, cur, got);
+        return (char *)blk + W;
+    }
+    if (prev == 0u) {
+        size_t ps = (size_t)*(word_t *)(void *)((char *)blk - W);
+        if (ps + cur + ns >= b) {
+            fblk_t *p = (fblk_t *)(void *)((char *)blk - ps);
+            list_remove(r, p, ps);
+            if (ns != 0u) list_remove(r, n, ns);
+            ch_memmove((char *)p + W, (char *)blk + W, cur - W);
+            p->hdr = (word_t)(ps + cur + ns) | F_PREV_USED;
+            /* carve leaves a split-off tail free: its follower must say so */
+            next_blk(p, ps + cur + ns)->hdr &= ~F_PREV_USED;
+            size_t got = carve(r, p, ps + cur + ns, b);
+            note_resize(h, r, cur, got);
+            return (char *)p + W;
+        }
+    }
+    return NULL;
+}
+
+void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_t caps)
+{
+    if (ptr == NULL) return capheap_alloc_caps(heap, size, caps);
+    if (heap == NULL) return NULL;
+    if (size == 0u) {
+        (void)capheap_free(heap, ptr);
+        return NULL;
+    }
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, ptr, size, caps);
+        return NULL;
+    }
+    found_t f;
+    void *res = NULL;
+    capheap_error_t err = locate(heap, ptr, &f);
+    if (err == CAPHEAP_OK) {
+        size_t b = block_for(size);
+        if (b == 0u) {
+            err = CAPHEAP_E_SIZE_OVERFLOW;
+            count_error(heap, err);
+            heap->fail_count_++;
+        } else {
+            if ((f.r->caps & caps) == caps) res = resize_in_place(heap, &f, b);
+            if (res == NULL) {
+                res = alloc_locked(heap, size, G, caps, &err);
+                if (res != NULL) {
+                    size_t keep = f.size - W;
+                    ch_memcpy(res, ptr, keep < size ? keep : size);
+                    note_free(heap, f.r, f.size);
+                    release(f.r, f.b, f.size);
+                }
+            }
+        }
+    } else {
+        count_error(heap, err);
+    }
+    leave(heap, tok);
+    if (res == NULL) raise_error(heap, err, ptr, size, caps);
+    return res;
+}
+
+void *capheap_realloc(capheap_heap_t *heap, void *ptr, size_t size)
+{
+    return capheap_realloc_caps(heap, ptr, size, 0u);
+}
+
+/* ===================================================================== */
+/* Heaps and regions                                                      */
+/* ===================================================================== */
+void capheap_init(capheap_heap_t *heap)
+{
+    if (heap == NULL) return;
+    capheap_heap_t z = CAPHEAP_HEAP_INIT;
+    *heap = z;
+}
+
+void capheap_set_lock(capheap_heap_t *heap, capheap_lock_fn lock, capheap_unlock_fn unlock,
+                      void *ctx)
+{
+    if (heap == NULL) return;
+    bool both = lock != NULL && unlock != NULL;
+    heap->lock_ = both ? lock : NULL;
+    heap->unlock_ = both ? unlock : NULL;
+    heap->lock_ctx_ = both ? ctx : NULL;
+}
+
+void capheap_set_error_handler(capheap_heap_t *heap, capheap_error_fn fn, void *ctx)
+{
+    if (heap == NULL) return;
+    heap->on_error_ = fn;
+    heap->error_ctx_ = fn ? ctx : NULL;
+}
+
+/* Geometry of a region of span bytes at a G-aligned base. */
+typedef struct geometry {
+    uint32_t nfl;
+    uint32_t sl_off;
+    uint32_t lo;  /* first payload offset */
+    uint32_t end; /* end marker offset + W */
+} geometry_t;
+
+static bool geometry(size_t span, geometry_t *g)
+{
+    if (span > REGION_MAX) span = REGION_MAX;
+    if (span < sizeof(struct capheap_region) + 4u * W) return false;
+    uint32_t nmax = (uint32_t)(span >> GSHIFT);
+    uint32_t nfl = (fls32(nmax | SLN) - SLB) + 2u;
+    size_t heads_bytes = ((size_t)(nfl << SLB) - FIRST_CLASS) * sizeof(uint32_t);
+    size_t sl_off = sizeof(struct capheap_region) + heads_bytes;
+    size_t ctrl = sl_off + nfl * sizeof(sl_map_t);
+    size_t lo = (ctrl + W + GMASK) & ~GMASK;
+    /* End marker header at the last offset == W (mod G) that leaves room for it. */
+    size_t endm = ((span - 2u * W) & ~GMASK) + W;
+    if (endm < lo - W || endm - (lo - W) < MIN_BLOCK) return false;
+    g->nfl = nfl;
+    g->sl_off = (uint32_t)sl_off;
+    g->lo = (uint32_t)lo;
+    g->end = (uint32_t)(endm + W);
+    return true;
+}
+
+size_t capheap_region_overhead(size_t size)
+{
+    geometry_t g;
+    if (!geometry(size, &g)) return size;
+    size_t cap = (size_t)g.end - W - ((size_t)g.lo - W);
+    return size - cap;
+}
+
+static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t size, uint32_t caps,
+                                         int priority, capheap_region_t **out)
+{
+    uintptr_t a = (uintptr_t)mem;
+    if (mem == NULL) return CAPHEAP_E_REGION_NULL;
+    if (size > UINTPTR_MAX - a) return CAPHEAP_E_REGION_WRAPS;
+    for (capheap_region_t *r = h->regions_; r != NULL; r = r->next) {
+        uintptr_t rs = (uintptr_t)r, re = rs + r->end;
+        if (a < re && rs < a + size) return CAPHEAP_E_REGION_OVERLAP;
+    }
+    uintptr_t base = (a + GMASK) & ~(uintptr_t)GMASK;
+    if (base - a >= size) return CAPHEAP_E_REGION_TOO_SMALL;
+    geometry_t g;
+    if (!geometry(size - (size_t)(base - a), &g)) return CAPHEAP_E_REGION_TOO_SMALL;
+
+    capheap_region_t *r = (capheap_region_t *)base;
+    r->next = NULL;
+    r->caps = caps;
+    r->fl_map = 0;
+    r->end = g.end;
+    r->lo = g.lo;
+    r->sl_off = (uint16_t)g.sl_off;
+    r->priority = (int8_t)(priority < -128 ? -128 : priority > 127 ? 127 : priority);
+    r->nfl = (uint8_t)g.nfl;
+    r->used = 0;
+#if CAPHEAP_STATS
+    r->peak = 0;
+    r->allocs = 0;
+    r->frees = 0;
+#endif
+    uint32_t *hd = heads(r);
+    for (unsigned i = FIRST_CLASS; i < (g.nfl << SLB); i++) hd[i] = 0;
+    for (unsigned i = 0; i < g.nfl; i++) sl_maps(r)[i] = 0;
+
+    fblk_t *first = first_blk(r);
+    size_t cap = (size_t)(g.end - g.lo);
+    first->hdr = (word_t)cap | F_PREV_USED;
+    set_tag(first, cap);
+    end_marker(r)->hdr = F_USED; /* size 0, previous block free */
+    list_insert(r, first, cap);
+
+    /* Insert after every region of higher or equal priority. */
+    capheap_region_t **pp = &h->regions_;
+    while (*pp != NULL && (*pp)->priority >= r->priority) pp = &(*pp)->next;
+    r->next = *pp;
+    *pp = r;
+    h->region_count_++;
+    if (out != NULL) *out = r;
+    return CAPHEAP_OK;
+}
+
+int capheap_add_region_ex(capheap_heap_t *heap, void *mem, size_t size, uint32_t caps,
+                          int priority, capheap_region_t **region_out)
+{
+    if (region_out != NULL) *region_out = NULL;
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, mem, size, caps);
+        return CAPHEAP_E_REENTRY;
+    }
+    capheap_error_t err = add_region_locked(heap, mem, size, caps, priority, region_out);
+    if (err != CAPHEAP_OK) count_error(heap, err);
+    leave(heap, tok);
+    if (err != CAPHEAP_OK) raise_error(heap, err, mem, size, caps);
+    return err;
+}
+
+int capheap_add_region(capheap_heap_t *heap, void *mem, size_t size, uint32_t caps)
+{
+    return capheap_add_region_ex(heap, mem, size, caps, 0, NULL);
+}
+
+/* ===================================================================== */
+/* Statistics                                                             */
+/* ===================================================================== */
+static size_t region_capacity(const capheap_region_t *r) { return (size_t)(r->end - r->lo); }
+
+/* Payload of the largest request region_take is sure to satisfy: the first
+ * block of the highest non-empty class (see the header). */
+static size_t region_largest(const capheap_region_t *r)
+{
+    if (r->fl_map == 0u) return 0;
+    unsigned fl = fls32(r->fl_map);
+    unsigned idx = (fl << SLB) + fls32(sl_maps(r)[fl]);
+    return bsize(at(r, heads(r)[idx])) - W;
+}
+
+static void fill_region_stats(const capheap_region_t *r, capheap_region_stats_t *o)
+{
+    o->start = rbase(r);
+    o->span = r->end;
+    o->size = region_capacity(r);
+    o->overhead = o->span - o->size;
+    o->used = r->used;
+    o->free = o->size - o->used;
+    o->largest_free = region_largest(r);
+    o->caps = r->caps;
+    o->priority = r->priority;
+#if CAPHEAP_STATS
+    o->peak_used = r->peak;
+    o->alloc_count = r->allocs;
+    o->free_count = r->frees;
+#else
+    o->peak_used = 0;
+    o->alloc_count = 0;
+    o->free_count = 0;
+#endif
+    o->min_free_ever = o->size - (o->peak_used > o->used ? o->peak_used : o->used);
+}
+
+int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
+{
+    if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, NULL, 0, 0);
+        return CAPHEAP_E_REENTRY;
+    }
+    capheap_stats_t s;
+    ch_memset(&s, 0, sizeof s);
+    for (const capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
+        capheap_region_stats_t rs;
+        fill_region_stats(r, &rs);
+        s.total_size += rs.size;
+        s.used += rs.used;
+        s.min_free_ever += rs.min_free_ever;
+        if (rs.largest_free > s.largest_free) s.largest_free = rs.largest_free;
+        s.alloc_count += rs.alloc_count;
+        s.free_count += rs.free_count;
+    }
+    s.free = s.total_size - s.used;
+    s.region_count = heap->region_count_;
+    s.fail_count = heap->fail_count_;
+#if CAPHEAP_STATS
+    s.peak_used = heap->peak_;
+    s.bytes_allocated = heap->bytes_allocated_;
+    s.bytes_freed = heap->bytes_freed_;
+#endif
+    for (unsigned i = 0; i < CAPHEAP_ERROR_KINDS; i++) s.error_count[i] = heap->error_count_[i];
+    leave(heap, tok);
+    *out = s;
+    return CAPHEAP_OK;
+}
+
+int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_stats_t *out)
+{
+    if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, NULL, 0, 0);
+        return CAPHEAP_E_REENTRY;
+    }
+    const capheap_region_t *r = heap->regions_;
+    while (r != NULL && index > 0u) {
+        r = r->next;
+        index--;
+    }
+    if (r != NULL) fill_region_stats(r, out);
+    leave(heap, tok);
+    return r != NULL ? CAPHEAP_OK : CAPHEAP_E_ARGUMENT;
+}
+
+const char *capheap_strerror(int code)
+{
+    switch (code) {
+    case CAPHEAP_OK: return "no error";
+    case CAPHEAP_E_REGION_NULL: return "region address is NULL";
+    case CAPHEAP_E_REGION_TOO_SMALL: return "region too small";
+    case CAPHEAP_E_REGION_WRAPS: return "region wraps around the address space";
+    case CAPHEAP_E_REGION_OVERLAP: return "region overlaps a region of the heap";
+    case CAPHEAP_E_NOMEM: return "out of memory";
+    case CAPHEAP_E_NO_CAPS: return "no region has the requested capabilities";
+    case CAPHEAP_E_SIZE_OVERFLOW: return "size overflows";
+    case CAPHEAP_E_BAD_ALIGN: return "alignment is not a power of two";
+    case CAPHEAP_E_FOREIGN_PTR: return "pointer not owned by the heap";
+    case CAPHEAP_E_INVALID_PTR: return "pointer is not the start of a live block";
+    case CAPHEAP_E_DOUBLE_FREE: return "block already free";
+    case CAPHEAP_E_REENTRY: return "heap re-entered while busy";
+    case CAPHEAP_E_CORRUPT: return "heap structures corrupt";
+    case CAPHEAP_E_ARGUMENT: return "invalid argument";
+    default: return "unknown error";
+    }
+}
+
+/* ===================================================================== */
+/* Walk and invariant checker                                             */
+/* ===================================================================== */
+int capheap_walk(capheap_heap_t *heap, capheap_walk_fn fn, void *ctx)
+{
+    if (heap == NULL || fn == NULL) return CAPHEAP_E_ARGUMENT;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, NULL, 0, 0);
+        return CAPHEAP_E_REENTRY;
+    }
+    bool go = true;
+    for (const capheap_region_t *r = heap->regions_; r != NULL && go; r = r->next) {
+        const fblk_t *e = end_marker(r);
+        for (fblk_t *b = first_blk(r); b < e && go;) {
+            size_t s = bsize(b);
+            if (s < MIN_BLOCK) break; /* corrupt: capheap_check says more */
+            capheap_block_info_t bi;
+            bi.ptr = (char *)b + W;
+            bi.size = s - W;
+            bi.used = (b->hdr & F_USED) != 0u;
+            bi.region = r;
+            go = fn(&bi, ctx);
+            b = next_blk(b, s);
+        }
+    }
+    leave(heap, tok);
+    return CAPHEAP_OK;
+}
+
+typedef struct checker {
+    capheap_check_result_t *res;
+} checker_t;
+
+static void problem(checker_t *c, const char *what, const void *where)
+{
+    if (c->res->problems++ == 0u) {
+        c->res->first = what;
+        c->res->where = where;
+    }
+}
+
+/* Walk the region's blocks (I1-I4, I7). Returns the number of free blocks. */
+static size_t check_blocks(checker_t *c, const capheap_region_t *r)
+{
+    const fblk_t *e = end_marker(r);
+    fblk_t *b = first_blk(r);
+    bool prev_used = true;
+    size_t used = 0, nfree = 0;
+    while (b < e) {
+        size_t s = bsize(b);
+        if (s < MIN_BLOCK || s > (size_t)((const char *)e - (const char *)b)) {
+            problem(c, "block size out of range (header overwritten?)", b);
+            return nfree;
+        }
+        bool u = (b->hdr & F_USED) != 0u;
+        if (((b->hdr & F_PREV_USED) != 0u) != prev_used)
+            problem(c, "PREV_USED flag disagrees with the previous block", b);
+        if (u) {
+            used += s;
+            c->res->blocks_used++;
+        } else {
+            if (!prev_used) problem(c, "two adjacent free blocks", b);
+            if (*(word_t *)(void *)((char *)b + s - W) != (word_t)s)
+                problem(c, "free block's boundary tag differs from its size", b);
+            nfree++;
+            c->res->blocks_free++;
+        }
+        prev_used = u;
+        b = next_blk(b, s);
+    }
+    if (b != e) problem(c, "blocks overrun the end marker", b);
+    if (bsize(e) != 0u || (e->hdr & F_USED) == 0u) problem(c, "end marker overwritten", e);
+    else if (((e->hdr & F_PREV_USED) != 0u) != prev_used)
+        problem(c, "end marker's PREV_USED disagrees with the last block", e);
+    if (used != r->used) problem(c, "region used bytes disagree with its blocks", r);
+#if CAPHEAP_STATS
+    if (r->peak < r->used) problem(c, "region peak below current use", r);
+#endif
+    return nfree;
+}
+
+/* Walk the class lists and bitmaps (I5, I6). */
+static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
+{
+    size_t listed = 0;
+    const uint32_t *hd = heads(r);
+    unsigned nclass = (unsigned)r->nfl << SLB;
+    if ((r->fl_map >> r->nfl) != 0u) problem(c, "first-level bit set beyond the last class", r);
+    for (unsigned fl = 0; fl < r->nfl; fl++) {
+        uint32_t m = sl_maps(r)[fl];
+        if (((r->fl_map >> fl) & 1u) != (m != 0u))
+            problem(c, "first-level bitmap disagrees with second level", r);
+        if (fl == 0u && (m & ((1u << FIRST_CLASS) - 1u)) != 0u)
+            problem(c, "bitmap bit set for an impossible class", r);
+    }
+    for (unsigned idx = FIRST_CLASS; idx < nclass; idx++) {
+        bool bit = ((sl_maps(r)[idx >> SLB] >> (idx & (SLN - 1u))) & 1u) != 0u;
+        if (bit != (hd[idx] != 0u)) problem(c, "bitmap bit disagrees with its list", r);
+        uint32_t prev = 0;
+        for (uint32_t o = hd[idx]; o != 0u; o = at(r, o)->next) {
+            if (++listed > nfree) {
+                problem(c, "free lists hold more blocks than the region (cycle or stray)", r);
+                return;
+            }
+            if (o < r->lo - W || o >= r->end - W || ((o + W) & GMASK) != 0u) {
+                problem(c, "free list link points outside the blocks", at(r, o));
+                return;
+            }
+            const fblk_t *b = at(r, o);
+            if ((b->hdr & F_USED) != 0u) problem(c, "used block in a free list", b);
+            else if (bsize(b) < MIN_BLOCK || class_of((uint32_t)(bsize(b) >> GSHIFT)) != idx)
+                problem(c, "free block in the wrong class list", b);
+            if (b->prev != prev) problem(c, "free list back link broken", b);
+            prev = o;
+        }
+    }
+    if (listed != nfree) problem(c, "free blocks missing from the free lists", r);
+}
+
+int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out)
+{
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    capheap_check_result_t res;
+    ch_memset(&res, 0, sizeof res);
+    checker_t c;
+    c.res = &res;
+    uintptr_t tok;
+    if (!enter(heap, &tok)) {
+        reentry(heap, NULL, 0, 0);
+        if (out != NULL) *out = res;
+        return CAPHEAP_E_REENTRY;
+    }
+    size_t total_used = 0, nreg = 0;
+    for (const capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
+        if (++nreg > heap->region_count_) {
+            problem(&c, "region list longer than the region count", r);
+            break;
+        }
+        if (r->next != NULL && r->next->priority > r->priority)
+            problem(&c, "regions out of priority order", r);
+        size_t nfree = check_blocks(&c, r);
+        if (res.problems == 0u) check_lists(&c, r, nfree);
+        total_used += r->used;
+    }
+    if (nreg != heap->region_count_) problem(&c, "region count disagrees with the list", heap);
+#if CAPHEAP_STATS
+    if (total_used != heap->used_) problem(&c, "heap used bytes disagree with its regions", heap);
+    if (heap->peak_ < heap->used_) problem(&c, "heap peak below current use", heap);
+#else
+    (void)total_used;
+#endif
+    if (res.problems != 0u) count_error(heap, CAPHEAP_E_CORRUPT);
+    leave(heap, tok);
+    if (out != NULL) *out = res;
+    if (res.problems != 0u) {
+        raise_error(heap, CAPHEAP_E_CORRUPT, (void *)(uintptr_t)res.where, 0, 0);
+        return CAPHEAP_E_CORRUPT;
+    }
+    return CAPHEAP_OK;
+}
+
+/* ===================================================================== */
+/* Allocator handles and the global heap                                 */
+/* ===================================================================== */
+void *capheap_allocator_alloc(const capheap_allocator_t *a, size_t size)
+{
+    if (a == NULL) return NULL;
+    if (a->align > G) return capheap_aligned_alloc_caps(a->heap, a->align, size, a->caps);
+    return capheap_alloc_caps(a->heap, size, a->caps);
+}
+
+int capheap_allocator_free(const capheap_allocator_t *a, void *ptr)
+{
+    if (a == NULL) return CAPHEAP_E_ARGUMENT;
+    return capheap_free(a->heap, ptr);
+}
+
+void *capheap_allocator_realloc(const capheap_allocator_t *a, void *ptr, size_t size)
+{
+    if (a == NULL) return NULL;
+    if (a->align <= G || ptr == NULL || size == 0u)
+        return ptr == NULL ? capheap_allocator_alloc(a, size)
+                           : capheap_realloc_caps(a->heap, ptr, size, a->caps);
+    /* Keep the handle's alignment: resize in place only if still aligned,
+     * else move to a fresh aligned block. */
+    if (((uintptr_t)ptr & (a->align - 1u)) == 0u) {
+        size_t have = capheap_usable_size(a->heap, ptr);
+        if (have == 0u) return NULL; /* error already reported */
+        if (have >= size) return ptr;
+    }
+    void *n = capheap_aligned_alloc_caps(a->heap, a->align, size, a->caps);
+    if (n == NULL) return NULL;
+    size_t keep = capheap_usable_size(a->heap, ptr);
+    ch_memcpy(n, ptr, keep < size ? keep : size);
+    (void)capheap_free(a->heap, ptr);
+    return n;
+}
+
+#if CAPHEAP_GLOBAL
+capheap_heap_t capheap_global = CAPHEAP_HEAP_INIT;
+const capheap_allocator_t capheap_any = {&capheap_global, 0u, 0u};
+const capheap_allocator_t capheap_internal = {&capheap_global, CAPHEAP_CAP_INTERNAL, 0u};
+const capheap_allocator_t capheap_external = {&capheap_global, CAPHEAP_CAP_EXTERNAL, 0u};
+const capheap_allocator_t capheap_dma = {&capheap_global, CAPHEAP_CAP_DMA, CAPHEAP_DMA_ALIGN};
+#endif
