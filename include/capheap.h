@@ -221,7 +221,8 @@ typedef enum capheap_error {
      *  block. Counted in fail_count too. */
     CAPHEAP_E_NOMEM = -5,
     /** An allocation found no region at all with the requested capabilities
-     *  (a configuration error rather than exhaustion). Counted in fail_count. */
+     *  (a configuration error rather than exhaustion), including any
+     *  allocation from a heap that has no region yet. Counted in fail_count. */
     CAPHEAP_E_NO_CAPS = -6,
     /** A size too large to represent: size + header overflows, or
      *  calloc's count * size overflows size_t. Counted in fail_count. */
@@ -239,7 +240,10 @@ typedef enum capheap_error {
     CAPHEAP_E_DOUBLE_FREE = -11,
     /** A call entered the heap while another call was inside it. */
     CAPHEAP_E_REENTRY = -12,
-    /** capheap_check found the heap's structures inconsistent. */
+    /** capheap_check found the heap's structures inconsistent; or free /
+     *  realloc / usable_size found that a neighbour the block would merge
+     *  with is not a sound free block (its header, size or boundary tag was
+     *  overwritten): the block is then left allocated. */
     CAPHEAP_E_CORRUPT = -13,
     /** A NULL heap or NULL output pointer was passed where one is required,
      *  or an index beyond the last region. */
@@ -459,7 +463,11 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
  *    CAPHEAP_E_DOUBLE_FREE  the header before ptr says the block is free: always
  *        detected for a block freed once whose memory has not been handed out
  *        again (an interior pointer whose preceding word has its low bit clear
- *        is also reported this way);
+ *        is also reported this way; at CAPHEAP_CHECK_LEVEL 2, any pointer
+ *        into a free block);
+ *    CAPHEAP_E_CORRUPT      a neighbour the block would merge with is not a
+ *        sound free block (memory around the block was overwritten); the
+ *        block stays allocated;
  *    CAPHEAP_E_REENTRY      the heap was busy.
  *  At level 0 no check is made: a bad pointer is undefined behaviour.
  *  Complexity: O(regions) to find the region, O(1) in it. */

@@ -629,15 +629,21 @@ typedef struct found {
 } found_t;
 
 #if CAPHEAP_CHECK_LEVEL >= 2
-/* Certain check: is b the start of a block of region r? */
-static bool is_block_start(const capheap_region_t *r, const fblk_t *b)
+/* Certain check: is b the start of a block of region r? If not, a pointer
+ * into a free block is reported as a double free (the block it named was
+ * freed and merged), anything else as invalid. */
+static capheap_error_t walk_to(const capheap_region_t *r, const fblk_t *b)
 {
     const fblk_t *e = end_marker(r);
-    for (fblk_t *x = first_blk(r); x < e; x = next_blk(x, bsize(x))) {
-        if (x == b) return true;
-        if (bsize(x) < MIN_BLOCK) return false;
+    for (fblk_t *x = first_blk(r); x < e;) {
+        size_t s = bsize(x);
+        if (x == b) return CAPHEAP_OK;
+        if (s < MIN_BLOCK) break;
+        fblk_t *nx = next_blk(x, s);
+        if (b < nx) return (x->hdr & F_USED) ? CAPHEAP_E_INVALID_PTR : CAPHEAP_E_DOUBLE_FREE;
+        x = nx;
     }
-    return false;
+    return CAPHEAP_E_INVALID_PTR;
 }
 #endif
 
@@ -654,15 +660,31 @@ static capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
     if (off < r->lo || (off & GMASK) != 0u) return CAPHEAP_E_INVALID_PTR;
 #endif
     fblk_t *b = (fblk_t *)(void *)((char *)ptr - W);
+#if CAPHEAP_CHECK_LEVEL >= 2
+    capheap_error_t w = walk_to(r, b);
+    if (w != CAPHEAP_OK) return w;
+#endif
     word_t hd = b->hdr;
     size_t size = (size_t)(hd & ~F_MASK);
 #if CAPHEAP_CHECK_LEVEL >= 1
     if ((hd & F_USED) == 0u) return CAPHEAP_E_DOUBLE_FREE;
     if (size < MIN_BLOCK || size > r->end - off) return CAPHEAP_E_INVALID_PTR;
-    if ((next_blk(b, size)->hdr & F_PREV_USED) == 0u) return CAPHEAP_E_INVALID_PTR;
-#endif
-#if CAPHEAP_CHECK_LEVEL >= 2
-    if (!is_block_start(r, b)) return CAPHEAP_E_INVALID_PTR;
+    fblk_t *n = next_blk(b, size);
+    word_t nh = n->hdr;
+    if ((nh & F_PREV_USED) == 0u) return CAPHEAP_E_INVALID_PTR;
+    /* Neighbours that free() would merge with must be sound free blocks. */
+    if ((nh & F_USED) == 0u) {
+        size_t ns = (size_t)(nh & ~F_MASK);
+        if (ns < MIN_BLOCK || ns > r->end - off - size ||
+            *(word_t *)(void *)((char *)n + ns - W) != (word_t)ns)
+            return CAPHEAP_E_CORRUPT;
+    }
+    if ((hd & F_PREV_USED) == 0u) {
+        size_t ps = (size_t)*(word_t *)(void *)((char *)b - W);
+        if (ps < MIN_BLOCK || ps > off - r->lo ||
+            ((fblk_t *)(void *)((char *)b - ps))->hdr != ((word_t)ps | F_PREV_USED))
+            return CAPHEAP_E_CORRUPT;
+    }
 #endif
     f->r = r;
     f->b = b;

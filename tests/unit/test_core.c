@@ -1,0 +1,974 @@
+/*
+ * Unit tests: one or more per sentence of capheap.h about behaviour and
+ * errors. Tests that depend on the check level or statistics option say so.
+ */
+#include "test.h"
+
+#define KIB 1024u
+static _Alignas(4096) unsigned char mem_a[256 * KIB];
+static _Alignas(4096) unsigned char mem_b[64 * KIB];
+static _Alignas(4096) unsigned char mem_c[16 * KIB];
+static capheap_heap_t H;
+static err_log_t LOG;
+
+static capheap_stats_t stats(capheap_heap_t *h)
+{
+    capheap_stats_t s;
+    if (capheap_get_stats(h, &s) != CAPHEAP_OK) memset(&s, 0xff, sizeof s);
+    return s;
+}
+
+static capheap_region_stats_t rstats(capheap_heap_t *h, size_t i)
+{
+    capheap_region_stats_t s;
+    if (capheap_get_region_stats(h, i, &s) != CAPHEAP_OK) memset(&s, 0, sizeof s);
+    return s;
+}
+
+/* A fresh heap with one region of size bytes of mem_a. */
+static void fresh(size_t size, uint32_t caps)
+{
+    capheap_init(&H);
+    t_log_errors(&H, &LOG);
+    if (size) (void)capheap_add_region(&H, mem_a, size, caps);
+}
+
+
+/* --------------------------------------------------------------- regions */
+static void test_zero_heap_is_valid_and_empty(void)
+{
+    capheap_heap_t z = CAPHEAP_HEAP_INIT;
+    capheap_stats_t s = stats(&z);
+    CHECK_EQ(s.total_size, 0);
+    CHECK_EQ(s.region_count, 0);
+    CHECK(capheap_alloc(&z, 8) == NULL);
+    CHECK_EQ(stats(&z).error_count[-CAPHEAP_E_NO_CAPS], 1);
+    CHECK_EQ(stats(&z).fail_count, 1);
+    CHECK_HEAP(&z);
+}
+
+static void test_add_region_errors_leave_heap_unchanged(void)
+{
+    fresh(64 * KIB, CAPHEAP_CAPS_INTERNAL);
+    capheap_stats_t before = stats(&H);
+    capheap_region_t *out = (capheap_region_t *)1;
+    CHECK_EQ(capheap_add_region_ex(&H, NULL, 4096, 0, 0, &out), CAPHEAP_E_REGION_NULL);
+    CHECK(out == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REGION_NULL);
+    CHECK_EQ(capheap_add_region(&H, (void *)(UINTPTR_MAX - 100), 4096, 0), CAPHEAP_E_REGION_WRAPS);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 16, 0), CAPHEAP_E_REGION_TOO_SMALL);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 0, 0), CAPHEAP_E_REGION_TOO_SMALL);
+    CHECK_EQ(capheap_add_region(&H, mem_a, 4096, 0), CAPHEAP_E_REGION_OVERLAP);
+    CHECK_EQ(LOG.count, 5);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REGION_OVERLAP);
+    CHECK(LOG.last.ptr == mem_a);
+    CHECK_EQ(LOG.last.size, 4096);
+    capheap_stats_t after = stats(&H);
+    CHECK_EQ(after.region_count, before.region_count);
+    CHECK_EQ(after.total_size, before.total_size);
+    CHECK_EQ(after.error_count[-CAPHEAP_E_REGION_NULL], 1);
+    CHECK_EQ(after.error_count[-CAPHEAP_E_REGION_WRAPS], 1);
+    CHECK_EQ(after.error_count[-CAPHEAP_E_REGION_TOO_SMALL], 2);
+    CHECK_EQ(after.error_count[-CAPHEAP_E_REGION_OVERLAP], 1);
+    CHECK_EQ(capheap_add_region(NULL, mem_b, 4096, 0), CAPHEAP_E_ARGUMENT);
+    CHECK_HEAP(&H);
+}
+
+static void test_overlap_cases(void)
+{
+    fresh(0, 0);
+    unsigned char *m = mem_a;
+    CHECK_EQ(capheap_add_region(&H, m + 8192, 8192, 0), CAPHEAP_OK);
+    /* same range, partial at the start, partial at the end, contained, containing */
+    CHECK_EQ(capheap_add_region(&H, m + 8192, 8192, 0), CAPHEAP_E_REGION_OVERLAP);
+    CHECK_EQ(capheap_add_region(&H, m + 4096, 4097, 0), CAPHEAP_E_REGION_OVERLAP);
+    CHECK_EQ(capheap_add_region(&H, m + 16383, 8192, 0), CAPHEAP_E_REGION_OVERLAP);
+    CHECK_EQ(capheap_add_region(&H, m + 9000, 100, 0), CAPHEAP_E_REGION_OVERLAP);
+    CHECK_EQ(capheap_add_region(&H, m, 65536, 0), CAPHEAP_E_REGION_OVERLAP);
+    /* touching on either side is not an overlap */
+    CHECK_EQ(capheap_add_region(&H, m + 4096, 4096, 0), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region(&H, m + 16384, 4096, 0), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).region_count, 3);
+    CHECK_HEAP(&H);
+}
+
+static void test_misaligned_region_is_trimmed(void)
+{
+    fresh(0, 0);
+    unsigned char *start = mem_a + 3;
+    size_t size = 8191;
+    CHECK_EQ(capheap_add_region(&H, start, size, 0), CAPHEAP_OK);
+    capheap_region_stats_t rs = rstats(&H, 0);
+    CHECK((unsigned char *)rs.start >= start);
+    CHECK((uintptr_t)rs.start % CAPHEAP_ALIGN == 0);
+    CHECK((unsigned char *)rs.start + rs.span <= start + size);
+    CHECK_EQ(rs.span - rs.size, rs.overhead);
+    /* everything allocated lies inside the given range */
+    void *p = capheap_alloc(&H, rs.largest_free);
+    CHECK(p != NULL);
+    CHECK((unsigned char *)p >= start && (unsigned char *)p + rs.largest_free <= start + size);
+    CHECK_HEAP(&H);
+}
+
+static void test_smallest_region_threshold(void)
+{
+    /* The smallest accepted size holds exactly one minimum block. */
+    size_t smallest = 0;
+    for (size_t s = 0; s < 2048; s++) {
+        capheap_heap_t h = CAPHEAP_HEAP_INIT;
+        if (capheap_add_region(&h, mem_b, s, 0) == CAPHEAP_OK) {
+            smallest = s;
+            break;
+        }
+        CHECK_EQ(stats(&h).error_count[-CAPHEAP_E_REGION_TOO_SMALL], 1);
+    }
+    CHECK(smallest > 0);
+    CHECK_EQ(smallest - capheap_region_overhead(smallest), CAPHEAP_MIN_BLOCK);
+    CHECK_EQ(capheap_region_overhead(smallest - 1), smallest - 1); /* "too small" */
+    capheap_heap_t h = CAPHEAP_HEAP_INIT;
+    CHECK_EQ(capheap_add_region(&h, mem_b, smallest, 0), CAPHEAP_OK);
+    void *p = capheap_alloc(&h, CAPHEAP_MIN_BLOCK - CAPHEAP_HEADER_SIZE);
+    CHECK(p != NULL);
+    CHECK(capheap_alloc(&h, 1) == NULL);
+    CHECK_EQ(capheap_free(&h, p), CAPHEAP_OK);
+    CHECK_HEAP(&h);
+}
+
+static void test_region_overhead_budget(void)
+{
+    /* Control data scales with the region; 64 KiB on 32-bit fits 400 B. */
+    size_t o4 = capheap_region_overhead(4 * KIB);
+    size_t o64 = capheap_region_overhead(64 * KIB);
+    size_t o1m = capheap_region_overhead(1024 * KIB);
+    CHECK(o4 < o64 && o64 < o1m);
+#if CAPHEAP_SL_BITS <= 3
+    CHECK(o4 < 4 * KIB / 8);
+    if (sizeof(void *) == 4) CHECK(o64 <= 400);
+#endif
+    fresh(64 * KIB, 0);
+    CHECK_EQ(rstats(&H, 0).overhead, o64);
+    CHECK_EQ(rstats(&H, 0).size + o64, 64 * KIB);
+}
+
+static void test_tiny_4k_region_usable(void)
+{
+    fresh(4 * KIB, 0);
+    void *p[64];
+    int n = 0;
+    while (n < 64 && (p[n] = capheap_alloc(&H, 40)) != NULL) n++;
+    CHECK(n >= 40);
+    for (int i = 0; i < n; i += 2) CHECK_EQ(capheap_free(&H, p[i]), CAPHEAP_OK);
+    for (int i = 1; i < n; i += 2) CHECK_EQ(capheap_free(&H, p[i]), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
+
+static void test_99_percent_of_64k_in_one_allocation(void)
+{
+    fresh(64 * KIB, 0);
+    size_t largest = stats(&H).largest_free;
+#if CAPHEAP_SL_BITS <= 3 /* wider class tables cost more than 1% of 64 KiB */
+    CHECK(largest * 100 >= 64 * KIB * 99);
+#endif
+    void *p = capheap_alloc(&H, largest);
+    CHECK(p != NULL);
+    CHECK_EQ(stats(&H).free, 0);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    CHECK_HEAP(&H);
+}
+
+static void test_largest_free_is_allocatable_after_fragmentation(void)
+{
+    fresh(64 * KIB, 0);
+    rng_t r = {12345};
+    void *live[256] = {0};
+    for (int step = 0; step < 20000; step++) {
+        int i = (int)rng_below(&r, 256);
+        if (live[i]) {
+            CHECK_EQ(capheap_free(&H, live[i]), CAPHEAP_OK);
+            live[i] = NULL;
+        } else {
+            live[i] = capheap_alloc(&H, 8 + rng_below(&r, 700));
+        }
+        if (step % 97 == 0) {
+            size_t l = stats(&H).largest_free;
+            if (l) {
+                void *p = capheap_alloc(&H, l);
+                CHECK(p != NULL);
+                CHECK(capheap_usable_size(&H, p) >= l);
+                CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+            }
+        }
+    }
+    CHECK_HEAP(&H);
+}
+
+static void test_regions_added_after_allocations(void)
+{
+    fresh(4 * KIB, CAPHEAP_CAPS_INTERNAL);
+    void *a = capheap_alloc(&H, 3000);
+    CHECK(a != NULL);
+    CHECK(capheap_alloc(&H, 3000) == NULL);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 16 * KIB, CAPHEAP_CAPS_EXTERNAL), CAPHEAP_OK);
+    void *b = capheap_alloc(&H, 3000);
+    CHECK(b != NULL);
+    CHECK((unsigned char *)b >= mem_b && (unsigned char *)b < mem_b + 16 * KIB);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    CHECK_HEAP(&H);
+}
+
+static void test_priority_and_insertion_order(void)
+{
+    capheap_init(&H);
+    capheap_region_t *r1, *r2, *r3, *r4;
+    CHECK_EQ(capheap_add_region_ex(&H, mem_a, 8 * KIB, 1, 0, &r1), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region_ex(&H, mem_a + 8 * KIB, 8 * KIB, 2, -5, &r2), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region_ex(&H, mem_a + 16 * KIB, 8 * KIB, 3, 7, &r3), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region_ex(&H, mem_a + 24 * KIB, 8 * KIB, 4, 0, &r4), CAPHEAP_OK);
+    CHECK(r1 && r2 && r3 && r4);
+    /* order: prio 7, then the two prio 0 in insertion order, then -5 */
+    CHECK_EQ(rstats(&H, 0).caps, 3);
+    CHECK_EQ(rstats(&H, 1).caps, 1);
+    CHECK_EQ(rstats(&H, 2).caps, 4);
+    CHECK_EQ(rstats(&H, 3).caps, 2);
+    CHECK_EQ(rstats(&H, 0).priority, 7);
+    /* allocations go to the first region first */
+    void *p = capheap_alloc(&H, 100);
+    CHECK((unsigned char *)p >= mem_a + 16 * KIB && (unsigned char *)p < mem_a + 24 * KIB);
+    /* priorities are clamped */
+    capheap_heap_t h2 = CAPHEAP_HEAP_INIT;
+    CHECK_EQ(capheap_add_region_ex(&h2, mem_b, 4 * KIB, 0, 1000, NULL), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region_ex(&h2, mem_c, 4 * KIB, 0, -1000, NULL), CAPHEAP_OK);
+    CHECK_EQ(rstats(&h2, 0).priority, 127);
+    CHECK_EQ(rstats(&h2, 1).priority, -128);
+    CHECK_HEAP(&H);
+}
+
+/* ------------------------------------------------------------ capabilities */
+static void test_caps_dispatch(void)
+{
+    capheap_init(&H);
+    t_log_errors(&H, &LOG);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 8 * KIB, CAPHEAP_CAPS_INTERNAL | CAPHEAP_CAP_DMA), 0);
+    CHECK_EQ(capheap_add_region(&H, mem_a, 64 * KIB, CAPHEAP_CAPS_EXTERNAL | CAPHEAP_CAP_USER(3)), 0);
+    unsigned char *p = capheap_alloc_caps(&H, 100, CAPHEAP_CAP_EXTERNAL);
+    CHECK(p >= mem_a && p < mem_a + 64 * KIB);
+    p = capheap_alloc_caps(&H, 100, CAPHEAP_CAP_DMA | CAPHEAP_CAP_8BIT);
+    CHECK(p >= mem_b && p < mem_b + 8 * KIB);
+    p = capheap_alloc_caps(&H, 100, CAPHEAP_CAP_USER(3));
+    CHECK(p >= mem_a && p < mem_a + 64 * KIB);
+    p = capheap_alloc(&H, 100); /* no requirement: first region */
+    CHECK(p >= mem_b && p < mem_b + 8 * KIB);
+    /* no region has both internal and external */
+    CHECK(capheap_alloc_caps(&H, 100, CAPHEAP_CAP_INTERNAL | CAPHEAP_CAP_EXTERNAL) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NO_CAPS);
+    CHECK_EQ(LOG.last.caps, CAPHEAP_CAP_INTERNAL | CAPHEAP_CAP_EXTERNAL);
+    CHECK_EQ(LOG.last.size, 100);
+    /* DMA memory exists but is too small */
+    CHECK(capheap_alloc_caps(&H, 20000, CAPHEAP_CAP_DMA) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NOMEM);
+    /* a plain request spills over to the next region */
+    p = capheap_alloc(&H, 20000);
+    CHECK(p >= mem_a && p < mem_a + 64 * KIB);
+    capheap_stats_t s = stats(&H);
+    CHECK_EQ(s.fail_count, 2);
+    CHECK_EQ(s.error_count[-CAPHEAP_E_NO_CAPS], 1);
+    CHECK_EQ(s.error_count[-CAPHEAP_E_NOMEM], 1);
+    CHECK_HEAP(&H);
+}
+
+static void test_alloc_prefer(void)
+{
+    capheap_init(&H);
+    t_log_errors(&H, &LOG);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 8 * KIB, CAPHEAP_CAPS_INTERNAL), 0);
+    CHECK_EQ(capheap_add_region(&H, mem_a, 64 * KIB, CAPHEAP_CAPS_EXTERNAL), 0);
+    uint32_t pref[] = {CAPHEAP_CAP_INTERNAL, CAPHEAP_CAP_EXTERNAL};
+    unsigned char *p = capheap_alloc_prefer(&H, 100, pref, 2);
+    CHECK(p >= mem_b && p < mem_b + 8 * KIB);
+    p = capheap_alloc_prefer(&H, 20000, pref, 2);
+    CHECK(p >= mem_a && p < mem_a + 64 * KIB);
+    CHECK_EQ(LOG.count, 0); /* the first set's failure is not reported */
+    CHECK(capheap_alloc_prefer(&H, 200000, pref, 2) == NULL);
+    CHECK_EQ(LOG.count, 1);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NOMEM);
+    uint32_t none[] = {CAPHEAP_CAP_EXEC, CAPHEAP_CAP_TCM};
+    CHECK(capheap_alloc_prefer(&H, 10, none, 2) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NO_CAPS);
+    CHECK(capheap_alloc_prefer(&H, 10, none, 0) == NULL);
+    CHECK_EQ(stats(&H).fail_count, 3);
+    CHECK_HEAP(&H);
+}
+
+/* -------------------------------------------------------------- allocation */
+static void test_alignment_of_plain_allocations(void)
+{
+    fresh(256 * KIB, 0);
+    CHECK(CAPHEAP_ALIGN >= _Alignof(max_align_t) || sizeof(void *) == 4);
+    CHECK_EQ(CAPHEAP_ALIGN, 2 * sizeof(void *));
+    CHECK_EQ(CAPHEAP_HEADER_SIZE, sizeof(void *));
+    for (size_t n = 0; n < 600; n++) {
+        void *p = capheap_alloc(&H, n);
+        CHECK(p != NULL);
+        CHECK_EQ((uintptr_t)p % CAPHEAP_ALIGN, 0);
+        CHECK(capheap_usable_size(&H, p) >= n);
+        CHECK(capheap_usable_size(&H, p) + CAPHEAP_HEADER_SIZE >= CAPHEAP_MIN_BLOCK);
+        if (n % 3) CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    }
+    CHECK_HEAP(&H);
+}
+
+static void test_size_zero_gives_unique_blocks(void)
+{
+    fresh(8 * KIB, 0);
+    void *a = capheap_alloc(&H, 0), *b = capheap_alloc(&H, 0);
+    CHECK(a != NULL && b != NULL && a != b);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+}
+
+static void test_size_overflow(void)
+{
+    fresh(8 * KIB, 0);
+    CHECK(capheap_alloc(&H, SIZE_MAX) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
+    CHECK(capheap_alloc(&H, SIZE_MAX - CAPHEAP_HEADER_SIZE) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
+    CHECK(capheap_alloc(&H, SIZE_MAX / 2) == NULL); /* representable: just too big */
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NOMEM);
+    CHECK(capheap_aligned_alloc(&H, 64, SIZE_MAX - 64) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
+    CHECK(capheap_calloc(&H, SIZE_MAX / 2, 3) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
+    CHECK(capheap_calloc(&H, 3, SIZE_MAX / 2) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_SIZE_OVERFLOW], 5);
+    CHECK_EQ(stats(&H).fail_count, 6);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
+
+static void test_aligned_alloc(void)
+{
+    fresh(256 * KIB, 0);
+    for (size_t align = 1; align <= 16384; align <<= 1) {
+        for (size_t n = 1; n < 300; n += 37) {
+            void *p = capheap_aligned_alloc(&H, align, n);
+            CHECK(p != NULL);
+            CHECK_EQ((uintptr_t)p % align, 0);
+            CHECK_EQ((uintptr_t)p % CAPHEAP_ALIGN, 0);
+            t_fill(p, n);
+            CHECK_HEAP(&H);
+            CHECK(t_verify(p, n));
+            if (n % 2) CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+        }
+    }
+    CHECK(capheap_aligned_alloc_caps(&H, 64, 10, CAPHEAP_CAP_EXEC) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NO_CAPS);
+    CHECK_HEAP(&H);
+}
+
+static void test_bad_alignment(void)
+{
+    fresh(8 * KIB, 0);
+    size_t bad[] = {0, 3, 24, 48, 100, (SIZE_MAX >> 1) + 2};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(capheap_aligned_alloc(&H, bad[i], 16) == NULL);
+        CHECK_EQ(LOG.last.code, CAPHEAP_E_BAD_ALIGN);
+        CHECK_EQ(LOG.last.size, 16);
+    }
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_BAD_ALIGN], 6);
+    CHECK_EQ(stats(&H).used, 0);
+}
+
+static void test_calloc_zeroes(void)
+{
+    fresh(8 * KIB, 0);
+    unsigned char *p = capheap_alloc(&H, 1000);
+    memset(p, 0xAB, 1000);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    unsigned char *q = capheap_calloc(&H, 10, 100);
+    CHECK(q != NULL);
+    for (int i = 0; i < 1000; i++) CHECK_EQ(q[i], 0);
+    void *z = capheap_calloc(&H, 0, 100);
+    CHECK(z != NULL);
+    CHECK_EQ(capheap_free(&H, z), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
+    unsigned char *c = capheap_calloc_caps(&H, 4, 4, CAPHEAP_CAP_EXEC);
+    CHECK(c == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NO_CAPS);
+}
+
+/* ----------------------------------------------------------------- realloc */
+static void test_realloc_null_and_zero(void)
+{
+    fresh(8 * KIB, 0);
+    void *p = capheap_realloc(&H, NULL, 50);
+    CHECK(p != NULL);
+#if CAPHEAP_STATS
+    CHECK_EQ(stats(&H).alloc_count, 1);
+#endif
+    CHECK(capheap_realloc(&H, p, 0) == NULL);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_EQ(LOG.count, 0);
+    CHECK_HEAP(&H);
+}
+
+static void test_realloc_shrink_and_grow_in_place(void)
+{
+    fresh(8 * KIB, 0);
+    unsigned char *p = capheap_alloc(&H, 1000);
+    t_fill(p, 1000);
+    uint64_t key = t_key(p, 1000);
+    size_t used_before = stats(&H).used;
+    CHECK(capheap_realloc(&H, p, 100) == p);
+    CHECK(t_verify_key(p, 100, key));
+    CHECK(stats(&H).used < used_before);
+    CHECK_HEAP(&H);
+    /* grow into the free next neighbour */
+    CHECK(capheap_realloc(&H, p, 3000) == p);
+    CHECK(t_verify_key(p, 100, key));
+    CHECK(capheap_usable_size(&H, p) >= 3000);
+    CHECK_HEAP(&H);
+#if CAPHEAP_STATS
+    CHECK_EQ(stats(&H).alloc_count, 1); /* in place: no new allocation */
+#endif
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+}
+
+static void test_realloc_grows_into_previous(void)
+{
+    fresh(8 * KIB, 0);
+    void *a = capheap_alloc(&H, 500);
+    unsigned char *b = capheap_alloc(&H, 200);
+    void *c = capheap_alloc(&H, 100); /* keeps b's next neighbour used */
+    CHECK(a && b && c);
+    t_fill(b, 200);
+    uint64_t key = t_key(b, 200);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    unsigned char *nb = capheap_realloc(&H, b, 600);
+    CHECK(nb == a); /* moved down into the freed neighbour */
+    CHECK(t_verify_key(nb, 200, key));
+    CHECK_HEAP(&H);
+    CHECK_EQ(capheap_free(&H, nb), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, c), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
+
+static void test_realloc_moves_and_keeps_caps(void)
+{
+    capheap_init(&H);
+    t_log_errors(&H, &LOG);
+    CHECK_EQ(capheap_add_region(&H, mem_c, 4 * KIB, CAPHEAP_CAPS_INTERNAL), 0);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 16 * KIB, CAPHEAP_CAPS_INTERNAL), 0);
+    CHECK_EQ(capheap_add_region(&H, mem_a, 64 * KIB, CAPHEAP_CAPS_EXTERNAL), 0);
+    unsigned char *p = capheap_alloc_caps(&H, 1000, CAPHEAP_CAP_INTERNAL);
+    void *block = capheap_alloc(&H, 2000); /* blocks growth in place */
+    CHECK(p >= mem_c && p < mem_c + 4 * KIB && block != NULL);
+    t_fill(p, 1000);
+    uint64_t key = t_key(p, 1000);
+    unsigned char *q = capheap_realloc_caps(&H, p, 8000, CAPHEAP_CAP_INTERNAL);
+    CHECK(q >= mem_b && q < mem_b + 16 * KIB);
+    CHECK(t_verify_key(q, 1000, key));
+    /* a block that no longer fits internal RAM fails, and stays valid */
+    unsigned char *r = capheap_realloc_caps(&H, q, 30000, CAPHEAP_CAP_INTERNAL);
+    CHECK(r == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NOMEM);
+    CHECK(LOG.last.ptr == q);
+    CHECK(t_verify_key(q, 1000, key));
+    CHECK(capheap_usable_size(&H, q) >= 8000);
+    /* without caps it may go anywhere */
+    r = capheap_realloc(&H, q, 30000);
+    CHECK(r >= mem_a && r < mem_a + 64 * KIB);
+    CHECK(t_verify_key(r, 1000, key));
+    /* caps the current region lacks force a move */
+    unsigned char *s = capheap_realloc_caps(&H, r, 100, CAPHEAP_CAP_INTERNAL);
+    CHECK(s != NULL && s < mem_a);
+    CHECK(t_verify_key(s, 100, key));
+    CHECK(capheap_realloc_caps(&H, s, 200, CAPHEAP_CAP_EXEC) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NO_CAPS);
+    CHECK(capheap_realloc(&H, s, SIZE_MAX) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
+    CHECK(t_verify_key(s, 100, key));
+    CHECK_HEAP(&H);
+}
+
+/* -------------------------------------------------------------- bad frees */
+static void test_free_null(void)
+{
+    fresh(8 * KIB, 0);
+    CHECK_EQ(capheap_free(&H, NULL), CAPHEAP_OK);
+    CHECK_EQ(LOG.count, 0);
+    CHECK_EQ(capheap_usable_size(&H, NULL), 0);
+}
+
+#if CAPHEAP_CHECK_LEVEL >= 1
+/* Run a bad call and check that it was reported with code and left the
+ * heap exactly as it was. */
+#define EXPECT_BAD_FREE(PTR, CODE)                                            \
+    do {                                                                      \
+        capheap_stats_t sb_ = stats(&H);                                      \
+        int cnt_ = LOG.count;                                                 \
+        CHECK_EQ(capheap_free(&H, (PTR)), (CODE));                            \
+        CHECK_EQ(LOG.count, cnt_ + 1);                                        \
+        CHECK_EQ(LOG.last.code, (CODE));                                      \
+        CHECK(LOG.last.ptr == (void *)(PTR));                                 \
+        capheap_stats_t sa_ = stats(&H);                                      \
+        CHECK_EQ(sa_.used, sb_.used);                                         \
+        CHECK_EQ(sa_.free_count, sb_.free_count);                             \
+        CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);     \
+        CHECK_HEAP(&H);                                                       \
+    } while (0)
+
+static void test_free_foreign_pointers(void)
+{
+    fresh(8 * KIB, 0);
+    int on_stack;
+    static int in_data;
+    capheap_region_stats_t rs = rstats(&H, 0);
+    unsigned char *end = (unsigned char *)rs.start + rs.span;
+    EXPECT_BAD_FREE(&on_stack, CAPHEAP_E_FOREIGN_PTR);
+    EXPECT_BAD_FREE(&in_data, CAPHEAP_E_FOREIGN_PTR);
+    EXPECT_BAD_FREE(end, CAPHEAP_E_FOREIGN_PTR);                /* one past the end */
+    EXPECT_BAD_FREE((unsigned char *)rs.start - CAPHEAP_ALIGN, CAPHEAP_E_FOREIGN_PTR);
+    EXPECT_BAD_FREE(mem_b, CAPHEAP_E_FOREIGN_PTR);
+    /* a block of another heap */
+    capheap_heap_t other = CAPHEAP_HEAP_INIT;
+    CHECK_EQ(capheap_add_region(&other, mem_b, 8 * KIB, 0), 0);
+    void *op = capheap_alloc(&other, 32);
+    EXPECT_BAD_FREE(op, CAPHEAP_E_FOREIGN_PTR);
+    CHECK_EQ(capheap_free(&other, op), CAPHEAP_OK);
+    CHECK(capheap_realloc(&H, op, 10) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_FOREIGN_PTR);
+    CHECK_EQ(capheap_usable_size(&H, &on_stack), 0);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_FOREIGN_PTR);
+}
+
+static void test_free_pointers_inside_region_not_blocks(void)
+{
+    fresh(8 * KIB, 0);
+    capheap_region_stats_t rs = rstats(&H, 0);
+    unsigned char *start = rs.start;
+    unsigned char *end = start + rs.span;
+    EXPECT_BAD_FREE(start, CAPHEAP_E_INVALID_PTR);              /* first byte: control data */
+    EXPECT_BAD_FREE(start + CAPHEAP_ALIGN, CAPHEAP_E_INVALID_PTR);
+    EXPECT_BAD_FREE(end - 1, CAPHEAP_E_INVALID_PTR);            /* last byte */
+    unsigned char *p = capheap_alloc(&H, 256);
+    memset(p, 0, 256);
+    EXPECT_BAD_FREE(p + 1, CAPHEAP_E_INVALID_PTR);              /* misaligned */
+    EXPECT_BAD_FREE(p + 7, CAPHEAP_E_INVALID_PTR);
+    /* aligned interior pointers into payload bytes that are not a header */
+    memset(p, 0xFF, 256);
+    EXPECT_BAD_FREE(p + CAPHEAP_ALIGN, CAPHEAP_E_INVALID_PTR);
+    EXPECT_BAD_FREE(p + 4 * CAPHEAP_ALIGN, CAPHEAP_E_INVALID_PTR);
+    t_fill(p, 256);
+    for (size_t off = CAPHEAP_ALIGN; off < 256; off += CAPHEAP_ALIGN) {
+        int rc = capheap_free(&H, p + off);
+#if CAPHEAP_CHECK_LEVEL >= 2
+        CHECK_EQ(rc, CAPHEAP_E_INVALID_PTR);
+#else
+        CHECK(rc == CAPHEAP_E_INVALID_PTR || rc == CAPHEAP_E_DOUBLE_FREE);
+#endif
+        CHECK_HEAP(&H);
+    }
+    CHECK(t_verify(p, 256));
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+}
+
+#if CAPHEAP_CHECK_LEVEL >= 2
+static void test_level2_catches_forged_interior_header(void)
+{
+    fresh(8 * KIB, 0);
+    unsigned char *p = capheap_alloc(&H, 512);
+    void *q = capheap_alloc(&H, 64);
+    /* Forge, inside p, a word that reads as a used header of a block that
+     * ends exactly where q's block starts: level 1 would accept it. */
+    size_t off = 256;
+    uintptr_t forged = (uintptr_t)((unsigned char *)q - CAPHEAP_HEADER_SIZE) -
+                       (uintptr_t)(p + off - CAPHEAP_HEADER_SIZE);
+    memcpy(p + off - CAPHEAP_HEADER_SIZE, &(uintptr_t){forged | 3u}, sizeof(uintptr_t));
+    EXPECT_BAD_FREE(p + off, CAPHEAP_E_INVALID_PTR);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
+}
+#endif
+
+static void test_double_free(void)
+{
+    fresh(8 * KIB, 0);
+    void *a = capheap_alloc(&H, 100), *b = capheap_alloc(&H, 100), *c = capheap_alloc(&H, 100);
+    void *d = capheap_alloc(&H, 100);
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    EXPECT_BAD_FREE(b, CAPHEAP_E_DOUBLE_FREE);                  /* alone */
+    CHECK_EQ(capheap_free(&H, c), CAPHEAP_OK);                  /* c merges into b */
+    EXPECT_BAD_FREE(c, CAPHEAP_E_DOUBLE_FREE);
+    EXPECT_BAD_FREE(b, CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);                  /* a absorbs b+c */
+    EXPECT_BAD_FREE(a, CAPHEAP_E_DOUBLE_FREE);
+    EXPECT_BAD_FREE(b, CAPHEAP_E_DOUBLE_FREE);
+    EXPECT_BAD_FREE(c, CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(capheap_free(&H, d), CAPHEAP_OK);                  /* everything merged */
+    EXPECT_BAD_FREE(d, CAPHEAP_E_DOUBLE_FREE);
+    CHECK(capheap_realloc(&H, d, 10) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(capheap_usable_size(&H, d), 0);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(stats(&H).used, 0);
+}
+
+static void test_last_block_of_region(void)
+{
+    fresh(8 * KIB, 0);
+    size_t l = stats(&H).largest_free;
+    unsigned char *a = capheap_alloc(&H, l - 256);
+    unsigned char *b = capheap_alloc(&H, stats(&H).largest_free);
+    CHECK(a != NULL && b != NULL);
+    capheap_region_stats_t rs = rstats(&H, 0);
+    size_t ub = capheap_usable_size(&H, b);
+    /* b's payload ends at the end marker: the region's last block */
+    CHECK(b + ub + CAPHEAP_HEADER_SIZE == (unsigned char *)rs.start + rs.span);
+    memset(b, 0xEE, ub); /* writes up to the last byte before the end marker */
+    CHECK_HEAP(&H);
+    EXPECT_BAD_FREE(b + ub, CAPHEAP_E_INVALID_PTR); /* the end marker itself */
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
+#endif /* CAPHEAP_CHECK_LEVEL >= 1 */
+
+/* ----------------------------------------------------- locking and reentry */
+typedef struct lock_probe {
+    int locks, unlocks, fail_next;
+    uintptr_t last_token;
+} lock_probe_t;
+
+static uintptr_t probe_lock(void *ctx)
+{
+    lock_probe_t *lp = ctx;
+    if (lp->fail_next) {
+        lp->fail_next = 0;
+        return CAPHEAP_LOCK_FAILED;
+    }
+    lp->locks++;
+    return (uintptr_t)(0x1000 + lp->locks);
+}
+
+static void probe_unlock(void *ctx, uintptr_t token)
+{
+    lock_probe_t *lp = ctx;
+    lp->unlocks++;
+    lp->last_token = token;
+}
+
+static void test_lock_hooks_balanced(void)
+{
+    fresh(8 * KIB, 0);
+    lock_probe_t lp = {0};
+    capheap_set_lock(&H, probe_lock, probe_unlock, &lp);
+    void *p = capheap_alloc(&H, 10);
+    CHECK_EQ(lp.locks, 1);
+    CHECK_EQ(lp.unlocks, 1);
+    CHECK_EQ(lp.last_token, 0x1001);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+#if CAPHEAP_CHECK_LEVEL >= 1
+    (void)capheap_free(&H, &lp); /* error path also balances */
+#endif
+    capheap_stats_t s;
+    (void)capheap_get_stats(&H, &s);
+    CHECK_EQ(lp.locks, lp.unlocks);
+    /* a lock that reports failure: REENTRY, and unlock is not called */
+    lp.fail_next = 1;
+    int u = lp.unlocks;
+    CHECK(capheap_alloc(&H, 10) == NULL);
+    CHECK_EQ(lp.unlocks, u);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REENTRY);
+    /* one hook alone installs nothing */
+    capheap_set_lock(&H, probe_lock, NULL, &lp);
+    int l = lp.locks;
+    p = capheap_alloc(&H, 10);
+    CHECK_EQ(lp.locks, l);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+}
+
+#if CAPHEAP_CHECK_LEVEL >= 1
+static capheap_heap_t *reenter_heap;
+static int reenter_results[4];
+static bool reenter_walk(const capheap_block_info_t *b, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    reenter_results[0] = capheap_alloc(reenter_heap, 8) == NULL;
+    reenter_results[1] = capheap_free(reenter_heap, (void *)b->ptr) == CAPHEAP_E_REENTRY;
+    capheap_stats_t s;
+    reenter_results[2] = capheap_get_stats(reenter_heap, &s) == CAPHEAP_E_REENTRY;
+    reenter_results[3] = capheap_check(reenter_heap, NULL) == CAPHEAP_E_REENTRY;
+    return false;
+}
+
+static void test_reentry_is_reported_not_deadlocked(void)
+{
+    fresh(8 * KIB, 0);
+    void *p = capheap_alloc(&H, 64);
+    reenter_heap = &H;
+    CHECK_EQ(capheap_walk(&H, reenter_walk, NULL), CAPHEAP_OK);
+    for (int i = 0; i < 4; i++) CHECK(reenter_results[i]);
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_REENTRY], 4);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REENTRY);
+    CHECK(capheap_usable_size(&H, p) >= 64); /* p was not freed by the re-entrant call */
+    CHECK_HEAP(&H);
+}
+#endif
+
+/* The handler may call back into the heap (it runs after the lock is released). */
+static int handler_alloc_ok;
+static void calling_handler(capheap_heap_t *h, const capheap_event_t *ev, void *ctx)
+{
+    (void)ev;
+    (void)ctx;
+    void *p = capheap_alloc(h, 16);
+    handler_alloc_ok = p != NULL;
+    (void)capheap_free(h, p);
+}
+
+static void test_handler_may_call_heap_and_can_be_removed(void)
+{
+    fresh(8 * KIB, 0);
+    capheap_set_error_handler(&H, calling_handler, NULL);
+    CHECK(capheap_alloc(&H, 100000) == NULL);
+    CHECK(handler_alloc_ok);
+    capheap_set_error_handler(&H, NULL, NULL);
+    handler_alloc_ok = 0;
+    CHECK(capheap_alloc(&H, 100000) == NULL);
+    CHECK(!handler_alloc_ok);
+}
+
+/* -------------------------------------------------------------- statistics */
+static void test_statistics(void)
+{
+    fresh(0, 0);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 64 * KIB, CAPHEAP_CAPS_INTERNAL), 0);
+    CHECK_EQ(capheap_add_region(&H, mem_c, 16 * KIB, CAPHEAP_CAPS_EXTERNAL), 0);
+    capheap_stats_t s0 = stats(&H);
+    CHECK_EQ(s0.region_count, 2);
+    CHECK_EQ(s0.used, 0);
+    CHECK_EQ(s0.free, s0.total_size);
+    CHECK_EQ(s0.total_size, rstats(&H, 0).size + rstats(&H, 1).size);
+    CHECK_EQ(s0.min_free_ever, s0.total_size);
+    void *a = capheap_alloc(&H, 1000);
+    void *b = capheap_alloc_caps(&H, 2000, CAPHEAP_CAP_EXTERNAL);
+    size_t ba = capheap_usable_size(&H, a) + CAPHEAP_HEADER_SIZE;
+    size_t bb = capheap_usable_size(&H, b) + CAPHEAP_HEADER_SIZE;
+    capheap_stats_t s1 = stats(&H);
+    CHECK_EQ(s1.used, ba + bb);
+    CHECK_EQ(s1.used + s1.free, s1.total_size);
+    CHECK_EQ(rstats(&H, 0).used, ba);
+    CHECK_EQ(rstats(&H, 1).used, bb);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    capheap_stats_t s2 = stats(&H);
+    CHECK_EQ(s2.used, bb);
+    CHECK(s2.largest_free <= s2.free);
+#if CAPHEAP_STATS
+    CHECK_EQ(s2.alloc_count, 2);
+    CHECK_EQ(s2.free_count, 1);
+    CHECK_EQ(s2.peak_used, ba + bb);
+    CHECK_EQ(s2.bytes_allocated, ba + bb);
+    CHECK_EQ(s2.bytes_freed, ba);
+    CHECK_EQ(s2.min_free_ever, s2.total_size - ba - bb);
+    CHECK_EQ(rstats(&H, 0).peak_used, ba);
+    CHECK_EQ(rstats(&H, 0).min_free_ever, rstats(&H, 0).size - ba);
+    CHECK_EQ(rstats(&H, 0).alloc_count, 1);
+    CHECK_EQ(rstats(&H, 0).free_count, 1);
+#else
+    CHECK_EQ(s2.alloc_count, 0);
+    CHECK_EQ(s2.peak_used, 0);
+    CHECK_EQ(s2.bytes_allocated, 0);
+    CHECK_EQ(s2.min_free_ever, s2.free);
+#endif
+    capheap_region_stats_t rs;
+    CHECK_EQ(capheap_get_region_stats(&H, 2, &rs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_region_stats(&H, 0, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_stats(&H, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_stats(NULL, &s2), CAPHEAP_E_ARGUMENT);
+    capheap_init(&H);
+    CHECK_EQ(stats(&H).region_count, 0);
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_NOMEM], 0);
+}
+
+static void test_null_heap_arguments(void)
+{
+    CHECK(capheap_alloc(NULL, 8) == NULL);
+    CHECK(capheap_alloc_caps(NULL, 8, 0) == NULL);
+    CHECK(capheap_aligned_alloc(NULL, 64, 8) == NULL);
+    CHECK(capheap_calloc(NULL, 1, 8) == NULL);
+    CHECK(capheap_realloc(NULL, NULL, 8) == NULL);
+    CHECK(capheap_realloc(NULL, mem_a, 8) == NULL);
+    CHECK(capheap_alloc_prefer(NULL, 8, NULL, 0) == NULL);
+    CHECK_EQ(capheap_free(NULL, mem_a), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_usable_size(NULL, mem_a), 0);
+    CHECK_EQ(capheap_check(NULL, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_walk(NULL, NULL, NULL), CAPHEAP_E_ARGUMENT);
+    capheap_init(NULL);
+    capheap_set_lock(NULL, NULL, NULL, NULL);
+    capheap_set_error_handler(NULL, NULL, NULL);
+}
+
+static void test_strerror(void)
+{
+    for (int i = 0; i < CAPHEAP_ERROR_KINDS; i++) {
+        const char *s = capheap_strerror(-i);
+        CHECK(s != NULL && strcmp(s, "unknown error") != 0);
+        for (int j = 0; j < i; j++) CHECK(strcmp(s, capheap_strerror(-j)) != 0);
+    }
+    CHECK(strcmp(capheap_strerror(-CAPHEAP_ERROR_KINDS), "unknown error") == 0);
+    CHECK(strcmp(capheap_strerror(5), "unknown error") == 0);
+}
+
+/* ----------------------------------------------------------- walk, handles */
+static bool count_walk(const capheap_block_info_t *b, void *ctx)
+{
+    size_t *n = ctx;
+    n[b->used ? 0 : 1]++;
+    n[2] += b->size + CAPHEAP_HEADER_SIZE;
+    return true;
+}
+
+static bool stop_walk(const capheap_block_info_t *b, void *ctx)
+{
+    (void)b;
+    ++*(int *)ctx;
+    return false;
+}
+
+static void test_walk(void)
+{
+    fresh(16 * KIB, 0);
+    void *p[5];
+    for (int i = 0; i < 5; i++) p[i] = capheap_alloc(&H, 100);
+    CHECK_EQ(capheap_free(&H, p[1]), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, p[3]), CAPHEAP_OK);
+    size_t n[3] = {0, 0, 0};
+    CHECK_EQ(capheap_walk(&H, count_walk, n), CAPHEAP_OK);
+    CHECK_EQ(n[0], 3);
+    CHECK_EQ(n[1], 3); /* two holes and the tail */
+    CHECK_EQ(n[2], stats(&H).total_size);
+    int calls = 0;
+    CHECK_EQ(capheap_walk(&H, stop_walk, &calls), CAPHEAP_OK);
+    CHECK_EQ(calls, 1);
+    capheap_check_result_t cr;
+    CHECK_EQ(capheap_check(&H, &cr), CAPHEAP_OK);
+    CHECK_EQ(cr.problems, 0);
+    CHECK_EQ(cr.blocks_used, 3);
+    CHECK_EQ(cr.blocks_free, 3);
+}
+
+#if CAPHEAP_GLOBAL
+static void test_global_heap_macros_and_handles(void)
+{
+    capheap_init(&capheap_global);
+    t_log_errors(&capheap_global, &LOG);
+    for (int i = 0; i < 2; i++) CAPHEAP_HEAP_ALLOCATOR(12 * 1024); /* second time: overlap */
+    CHECK_EQ(stats(&capheap_global).region_count, 1);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REGION_OVERLAP);
+    CHECK_EQ(rstats(&capheap_global, 0).caps, CAPHEAP_CAPS_INTERNAL);
+    CHECK_EQ(rstats(&capheap_global, 0).span + (size_t)0, 12 * 1024);
+
+    CAPHEAP_HEAP_ALLOCATOR_IN_SECTION("capheap_test_sec", 6000);
+    extern unsigned char __start_capheap_test_sec[], __stop_capheap_test_sec[];
+    capheap_region_stats_t sec = rstats(&capheap_global, 1);
+    CHECK((unsigned char *)sec.start >= __start_capheap_test_sec);
+    CHECK((unsigned char *)sec.start + sec.span <= __stop_capheap_test_sec);
+    CHECK_EQ(sec.caps, CAPHEAP_CAPS_INTERNAL);
+
+    CHECK_EQ(CAPHEAP_ADD_EXTERNAL(mem_a, 64 * KIB), CAPHEAP_OK);
+    capheap_region_stats_t ext = rstats(&capheap_global, 2);
+    CHECK_EQ(ext.caps, CAPHEAP_CAPS_EXTERNAL);
+    CHECK_EQ(ext.priority, -1);
+
+    unsigned char *i = capheap_allocator_alloc(&capheap_internal, 100);
+    unsigned char *e = capheap_allocator_alloc(&capheap_external, 100);
+    unsigned char *a = capheap_allocator_alloc(&capheap_any, 100);
+    CHECK(e >= mem_a && e < mem_a + 64 * KIB);
+    CHECK(i != NULL && (i < mem_a || i >= mem_a + 64 * KIB));
+    CHECK(a != NULL && (a < mem_a || a >= mem_a + 64 * KIB)); /* internal tried first */
+    CHECK(capheap_allocator_alloc(&capheap_dma, 100) == NULL); /* no DMA region */
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NO_CAPS);
+    CHECK_EQ(capheap_add_region(&capheap_global, mem_b, 16 * KIB,
+                                CAPHEAP_CAPS_INTERNAL | CAPHEAP_CAP_DMA), 0);
+    unsigned char *d = capheap_allocator_alloc(&capheap_dma, 100);
+    CHECK(d >= mem_b && d < mem_b + 16 * KIB);
+    CHECK_EQ((uintptr_t)d % CAPHEAP_DMA_ALIGN, 0);
+    t_fill(d, 100);
+    uint64_t key = t_key(d, 100);
+    unsigned char *d2 = capheap_allocator_realloc(&capheap_dma, d, 3000);
+    CHECK(d2 != NULL && (uintptr_t)d2 % CAPHEAP_DMA_ALIGN == 0);
+    CHECK(t_verify_key(d2, 100, key));
+    CHECK(d2 >= mem_b && d2 < mem_b + 16 * KIB);
+    CHECK(capheap_allocator_realloc(&capheap_dma, d2, 50) == d2);
+    unsigned char *e2 = capheap_allocator_realloc(&capheap_external, e, 5000);
+    CHECK(e2 >= mem_a && e2 < mem_a + 64 * KIB);
+    CHECK_EQ(capheap_allocator_free(&capheap_dma, d2), CAPHEAP_OK);
+    CHECK_EQ(capheap_allocator_free(&capheap_external, e2), CAPHEAP_OK);
+    CHECK_EQ(capheap_allocator_free(&capheap_internal, i), CAPHEAP_OK);
+    CHECK_EQ(capheap_allocator_free(&capheap_any, a), CAPHEAP_OK);
+    CHECK(capheap_allocator_alloc(NULL, 1) == NULL);
+    CHECK(capheap_allocator_realloc(NULL, NULL, 1) == NULL);
+    CHECK_EQ(capheap_allocator_free(NULL, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(stats(&capheap_global).used, 0);
+    CHECK_HEAP(&capheap_global);
+    capheap_init(&capheap_global);
+}
+#endif
+
+int main(void)
+{
+    printf("capheap unit tests: CHECK_LEVEL=%d STATS=%d SL_BITS=%d, %u-bit\n", CAPHEAP_CHECK_LEVEL,
+           CAPHEAP_STATS, CAPHEAP_SL_BITS, (unsigned)(sizeof(void *) * 8));
+    RUN(test_zero_heap_is_valid_and_empty);
+    RUN(test_add_region_errors_leave_heap_unchanged);
+    RUN(test_overlap_cases);
+    RUN(test_misaligned_region_is_trimmed);
+    RUN(test_smallest_region_threshold);
+    RUN(test_region_overhead_budget);
+    RUN(test_tiny_4k_region_usable);
+    RUN(test_99_percent_of_64k_in_one_allocation);
+    RUN(test_largest_free_is_allocatable_after_fragmentation);
+    RUN(test_regions_added_after_allocations);
+    RUN(test_priority_and_insertion_order);
+    RUN(test_caps_dispatch);
+    RUN(test_alloc_prefer);
+    RUN(test_alignment_of_plain_allocations);
+    RUN(test_size_zero_gives_unique_blocks);
+    RUN(test_size_overflow);
+    RUN(test_aligned_alloc);
+    RUN(test_bad_alignment);
+    RUN(test_calloc_zeroes);
+    RUN(test_realloc_null_and_zero);
+    RUN(test_realloc_shrink_and_grow_in_place);
+    RUN(test_realloc_grows_into_previous);
+    RUN(test_realloc_moves_and_keeps_caps);
+    RUN(test_free_null);
+#if CAPHEAP_CHECK_LEVEL >= 1
+    RUN(test_free_foreign_pointers);
+    RUN(test_free_pointers_inside_region_not_blocks);
+#if CAPHEAP_CHECK_LEVEL >= 2
+    RUN(test_level2_catches_forged_interior_header);
+#endif
+    RUN(test_double_free);
+    RUN(test_last_block_of_region);
+    RUN(test_reentry_is_reported_not_deadlocked);
+#endif
+    RUN(test_lock_hooks_balanced);
+    RUN(test_handler_may_call_heap_and_can_be_removed);
+    RUN(test_statistics);
+    RUN(test_null_heap_arguments);
+    RUN(test_strerror);
+    RUN(test_walk);
+#if CAPHEAP_GLOBAL
+    RUN(test_global_heap_macros_and_handles);
+#endif
+    return t_summary();
+}

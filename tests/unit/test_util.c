@@ -1,0 +1,78 @@
+#include "test.h"
+
+static int passed, failed;
+int t_current_failed;
+
+void capheap_test_assert_fail(const char *msg, const char *file, int line)
+{
+    fprintf(stderr, "CAPHEAP_ASSERT failed at %s:%d: %s\n", file, line, msg);
+    abort();
+}
+
+void t_fail(const char *file, int line, const char *expr, long long a, long long b, int has_vals)
+{
+    t_current_failed = 1;
+    if (has_vals)
+        fprintf(stderr, "  FAIL %s:%d: %s (%lld vs %lld)\n", file, line, expr, a, b);
+    else
+        fprintf(stderr, "  FAIL %s:%d: %s\n", file, line, expr);
+}
+
+void t_run(const char *name, void (*fn)(void))
+{
+    t_current_failed = 0;
+    fn();
+    if (t_current_failed) {
+        failed++;
+        printf("[FAIL] %s\n", name);
+    } else {
+        passed++;
+        printf("[ ok ] %s\n", name);
+    }
+    fflush(stdout);
+}
+
+int t_summary(void)
+{
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 && passed > 0 ? 0 : 1;
+}
+
+static void log_handler(capheap_heap_t *h, const capheap_event_t *ev, void *ctx)
+{
+    (void)h;
+    err_log_t *log = ctx;
+    log->count++;
+    log->last = *ev;
+}
+
+void t_log_errors(capheap_heap_t *h, err_log_t *log)
+{
+    memset(log, 0, sizeof *log);
+    capheap_set_error_handler(h, log_handler, log);
+}
+
+static unsigned char pattern_byte(uint64_t key, size_t i)
+{
+    uint64_t x = (key + i) * 0x9E3779B97F4A7C15ull;
+    return (unsigned char)(x >> 56);
+}
+
+uint64_t t_key(const void *p, size_t n) { return ((uint64_t)(uintptr_t)p << 16) ^ (uint64_t)n; }
+
+void t_fill_key(void *p, size_t n, uint64_t key)
+{
+    unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) c[i] = pattern_byte(key, i);
+}
+
+int t_verify_key(const void *p, size_t n, uint64_t key)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != pattern_byte(key, i)) return 0;
+    return 1;
+}
+
+void t_fill(void *p, size_t n) { t_fill_key(p, n, t_key(p, n)); }
+int t_verify(const void *p, size_t n) { return t_verify_key(p, n, t_key(p, n)); }
