@@ -42,24 +42,12 @@
 #endif
 
 /* ------------------------------------------------------------------ adapters */
-extern const bench_adapter_t adapter_capheap, adapter_firstfit, adapter_system, adapter_null;
-#ifdef WITH_SYSTEM
-const char *sys_identity(void);
-#endif
-
-static const bench_adapter_t *const adapters[] = {
-#ifdef WITH_CAPHEAP
-    &adapter_capheap,
-#endif
-#ifdef WITH_FIRSTFIT
-    &adapter_firstfit,
-#endif
-#ifdef WITH_SYSTEM
-    &adapter_system,
-#endif
-    &adapter_null,
-    NULL,
-};
+/* The adapters linked into this binary (registry.c, built per binary). */
+extern const bench_adapter_t *const bench_adapters[];
+#define adapters bench_adapters
+/* Defined by ad_system.c when a system allocator is linked in. */
+const char *sys_identity(void) __attribute__((weak));
+extern const bench_adapter_t adapter_system __attribute__((weak));
 
 static const bench_adapter_t *find_adapter(const char *name)
 {
@@ -960,8 +948,8 @@ static void cmd_quick(void)
                     o.dist = dists[d];
                     o.variant = v ? "realloc" : "free";
                     o.check = 1;
-                    o.steps = 20000;
-                    o.warmup = 5000;
+                    o.steps = 10000;
+                    o.warmup = 3000;
                     w1_cfg_t cfg = w1_cfg_from(&o, ad);
                     w1_count_t c;
                     w1_run(&cfg, &c, NULL, NULL);
@@ -1005,9 +993,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "list")) {
         for (int i = 0; adapters[i]; i++)
             printf("RESULT adapter name=%s flags=%u bits=%s\n", adapters[i]->name, adapters[i]->flags, bits());
-#ifdef WITH_SYSTEM
-        printf("RESULT malloc_from name=%s file=%s\n", adapter_system.name, sys_identity());
-#endif
+        if (sys_identity)
+            printf("RESULT malloc_from name=%s file=%s\n", adapter_system.name, sys_identity());
     } else if (!strcmp(cmd, "w1")) {
         cmd_w1(&o);
     } else if (!strcmp(cmd, "time")) {

@@ -1,0 +1,1012 @@
+#!/usr/bin/env python3
+"""bench/run.py - run the capheap benchmark suite and write bench/RESULTS.md.
+
+    python3 bench/run.py            full suite (~10 min on 2 cores), rewrites
+                                    bench/RESULTS.md and bench/results/
+    python3 bench/run.py --quick    correctness only (a few seconds): every
+                                    allocator's blocks pattern-checked, no
+                                    overlaps, every result line parses, the
+                                    report renders; ends with "N passed, N failed"
+
+The method is described in bench/README.md. Every number on the results page
+comes from a RESULT line printed by a bench binary during this run (they are
+all kept in bench/results/run.log and bench/results/raw.json); the only
+numbers not measured here are the reference rows quoted from BENCH.md
+(bench/reference.json), and they are labelled so.
+"""
+import argparse
+import concurrent.futures as cf
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BUILD = os.path.join(HERE, "build")
+
+CELLS = [(65536, "a"), (65536, "b"), (65536, "c"), (1048576, "a"), (1048576, "b"), (1048576, "c")]
+HEAPS = [65536, 1048576]
+CG_STEPS = 200000          # BENCH.md: 200 000 measured steps under callgrind
+W3_STEPS = 1000000         # BENCH.md: 1 000 000 measured steps
+W4_LIVE = [100, 1000, 10000, 100000]
+W2_SEEDS = 100
+
+# label -> (binary suffix, adapter name in that binary, description)
+ALLOCS = {
+    "capheap": ("glibc", "capheap", "capheap, default build (CHECK_LEVEL 1, STATS 1, SL_BITS 3)"),
+    "capheap-lean": ("cap-lean", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
+    "capheap-sl2": ("cap-sl2", "capheap", "capheap, CAPHEAP_SL_BITS=2"),
+    "capheap-sl4": ("cap-sl4", "capheap", "capheap, CAPHEAP_SL_BITS=4"),
+    "capheap-sl5": ("cap-sl5", "capheap", "capheap, CAPHEAP_SL_BITS=5"),
+    "firstfit": ("glibc", "firstfit", "naive address-ordered first fit (bench/ad_firstfit.c)"),
+    "glibc": ("glibc", "glibc", "glibc malloc (not confined to the heap)"),
+    "jemalloc": ("jemalloc", "jemalloc", "jemalloc (Debian libjemalloc, not confined to the heap)"),
+    "mimalloc": ("mimalloc", "mimalloc", "mimalloc (Debian libmimalloc, not confined to the heap)"),
+    "tcmalloc": ("tcmalloc", "tcmalloc", "tcmalloc (Debian libtcmalloc_minimal, not confined to the heap)"),
+    "null": ("glibc", "null", "null adapter: the harness's own cost"),
+}
+MAIN = ["capheap", "capheap-lean", "firstfit", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
+SYSTEM = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
+SLVARS = ["capheap-sl2", "capheap", "capheap-sl4", "capheap-sl5"]
+SL_OF = {"capheap-sl2": 2, "capheap": 3, "capheap-sl4": 4, "capheap-sl5": 5}
+
+
+def cell_name(heap, dist):
+    return "%s %s" % ("64K" if heap == 65536 else "1M" if heap == 1048576 else str(heap), dist)
+
+
+def binary(label, bits):
+    suffix = ALLOCS[label][0]
+    if bits == 32:
+        suffix = "glibc32" if suffix == "glibc" else suffix + "-32"
+    return os.path.join(BUILD, "bench-" + suffix)
+
+
+# --------------------------------------------------------------------- running
+class Runner:
+    def __init__(self, log_path, runner32, jobs):
+        self.log = open(log_path, "w")
+        self.runner32 = runner32
+        self.jobs = jobs
+        self.results = []       # parsed RESULT records (dicts)
+        self.errors = []        # (job name, message)
+        self.tmp = tempfile.mkdtemp(prefix="capheap-bench-")
+
+    def close(self):
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _cmd(self, job):
+        cmd = [binary(job["label"], job.get("bits", 64)), job["workload"]]
+        if job.get("bits", 64) == 32 and self.runner32:
+            cmd = self.runner32 + cmd
+        for k, v in job.get("args", {}).items():
+            cmd += ["--" + k, str(v)]
+        if job.get("callgrind"):
+            out = os.path.join(self.tmp, "cg.%d.out" % job["id"])
+            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
+                   "--toggle-collect=benchop_*", "--callgrind-out-file=" + out] + cmd + ["--callgrind", "1"]
+            job["cg_out"] = out
+        return cmd
+
+    def run_one(self, job):
+        cmd = self._cmd(job)
+        t0 = time.time()
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=job.get("timeout", 1200))
+            out, err, rc = p.stdout, p.stderr, p.returncode
+        except subprocess.TimeoutExpired:
+            out, err, rc = "", "timeout", -1
+        dt = time.time() - t0
+        recs = []
+        for line in out.splitlines():
+            if line.startswith("RESULT "):
+                parts = line.split()
+                rec = {"kind": parts[1]}
+                for kv in parts[2:]:
+                    k, _, v = kv.partition("=")
+                    rec[k] = v
+                recs.append(rec)
+        problems = [l for l in out.splitlines() if l.startswith("ERROR")]
+        if rc != 0:
+            problems.append("exit status %d: %s" % (rc, err.strip()[-400:]))
+        if job.get("callgrind") and rc == 0:
+            total = None
+            try:
+                with open(job["cg_out"]) as f:
+                    for line in f:
+                        if line.startswith("totals:"):
+                            total = int(line.split()[1])
+            except OSError:
+                pass
+            if total is None or not recs:
+                problems.append("no callgrind totals")
+            else:
+                for r in recs:
+                    r["instr"] = str(total)
+                    r["instr_per_op"] = "%.3f" % (total / int(r["ops"]))
+            if not job.get("keep_cg"):
+                try:
+                    os.remove(job["cg_out"])
+                except OSError:
+                    pass
+        if not recs and not problems and job["workload"] != "quick":
+            problems.append("no RESULT line")
+        for r in recs:
+            r["label"] = job["label"]
+            r["bits"] = str(job.get("bits", 64))
+            r.update({k: str(v) for k, v in job.get("meta", {}).items()})
+        return job, cmd, out, recs, problems, dt
+
+    def _record(self, res):
+        job, cmd, out, recs, problems, dt = res
+        self.log.write("$ %s    # %.1f s\n" % (" ".join(cmd), dt))
+        for line in out.splitlines():
+            self.log.write("  " + line + "\n")
+        for r in recs:
+            if "instr_per_op" in r:
+                self.log.write("  callgrind: %s instructions collected, %s per op\n" % (r["instr"], r["instr_per_op"]))
+        self.log.flush()
+        self.results.extend(recs)
+        for p in problems:
+            self.errors.append((job["name"], p))
+
+    def run(self, jobs, parallel, progress=""):
+        for i, j in enumerate(jobs):
+            j["id"] = len(self.results) * 1000 + i + int(time.time() * 1000) % 100000 * 1000000
+        t0 = time.time()
+        if not parallel or self.jobs <= 1:
+            for j in jobs:
+                self._record(self.run_one(j))
+        else:
+            jobs = sorted(jobs, key=lambda j: -j.get("cost", 1))
+            with cf.ThreadPoolExecutor(max_workers=self.jobs) as ex:
+                for res in ex.map(self.run_one, jobs):
+                    self._record(res)
+        print("  %-28s %3d runs, %6.1f s" % (progress, len(jobs), time.time() - t0), flush=True)
+
+
+def job(name, label, workload, args, bits=64, callgrind=False, meta=None, cost=1, **kw):
+    j = {"name": name, "label": label, "workload": workload, "args": dict(args, adapter=ALLOCS[label][1]),
+         "bits": bits, "callgrind": callgrind, "meta": meta or {}, "cost": cost}
+    j.update(kw)
+    return j
+
+
+def detect_runner32():
+    """Native execution of -m32 binaries if the kernel allows it, else qemu-i386."""
+    b = binary("capheap", 32)
+    try:
+        if subprocess.run([b, "list"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+            return [], "native"
+    except OSError:
+        pass
+    q = shutil.which("qemu-i386")
+    if q:
+        return [q], "qemu-i386"
+    return None, "unavailable"
+
+
+def build(jobs, target="all"):
+    r = subprocess.run(["make", "-C", HERE, "-s", "-j%d" % jobs, target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    if r.returncode != 0:
+        print(r.stdout)
+        sys.exit("bench: build failed")
+    if r.stdout.strip():
+        print(r.stdout.strip())
+
+
+def w4_heap(live):
+    """Heap for ~live blocks under W1's slot rule (N = 2 * live slots, half full),
+    rounded up to 4 KiB: N = 0.6 * heap / mean  =>  heap = N * mean / 0.6."""
+    mean_b = (16384.0 - 8.0) / math.log(2048.0) - 0.5
+    h = 2 * live * mean_b / 0.6
+    return int(math.ceil(h / 4096.0)) * 4096
+
+
+# ------------------------------------------------------------------- job lists
+def full_jobs(have32):
+    serial, parallel = [], []
+    # ns ratios: every system allocator in its own binary beside capheap and null
+    for label, adapters in [("glibc", "null,capheap,firstfit,glibc"), ("jemalloc", "null,capheap,jemalloc"),
+                            ("mimalloc", "null,capheap,mimalloc"), ("tcmalloc", "null,capheap,tcmalloc")]:
+        for h, d in CELLS:
+            for v in ("free", "realloc"):
+                j = job("time %s %s %s" % (label, cell_name(h, d), v), label, "time",
+                        {"heap": h, "dist": d, "variant": v, "reps": 3, "steps": W3_STEPS},
+                        meta={"process": label})
+                j["args"]["adapters"] = adapters
+                del j["args"]["adapter"]
+                serial.append(j)
+    # W3 latency
+    for label in MAIN:
+        for h, d in CELLS:
+            serial.append(job("w3 %s %s" % (label, cell_name(h, d)), label, "w3",
+                              {"heap": h, "dist": d, "reps": 3, "steps": W3_STEPS}))
+    # W1 instructions
+    for label in MAIN + ["null"]:
+        for h, d in CELLS:
+            for v in ("free", "realloc"):
+                cost = 30 if (label == "firstfit" and h > 65536 and d == "a") else 3
+                parallel.append(job("w1 %s %s %s" % (label, cell_name(h, d), v), label, "w1",
+                                    {"heap": h, "dist": d, "variant": v, "steps": CG_STEPS}, callgrind=True,
+                                    cost=cost))
+    for label in ("capheap-sl2", "capheap-sl4", "capheap-sl5"):
+        for h, d in CELLS:
+            parallel.append(job("w1 %s %s" % (label, cell_name(h, d)), label, "w1",
+                                {"heap": h, "dist": d, "variant": "free", "steps": CG_STEPS}, callgrind=True, cost=3))
+    # W4 scaling
+    for live in W4_LIVE:
+        heap = w4_heap(live)
+        for label in ["capheap", "capheap-lean", "glibc", "jemalloc", "mimalloc", "tcmalloc", "firstfit"]:
+            steps = CG_STEPS
+            if label == "firstfit":
+                if live > 10000:
+                    continue  # O(n): the 2 000 000 warmup steps alone would take ~15 minutes
+                if live == 10000:
+                    steps = 20000
+            cost = {100: 2, 1000: 3, 10000: 8, 100000: 40}[live] * (6 if label == "firstfit" else 1)
+            parallel.append(job("w4 %s %d" % (label, live), label, "w1",
+                                {"heap": heap, "dist": "b", "variant": "free", "steps": steps}, callgrind=True,
+                                meta={"w4_live": live}, cost=cost))
+    # W2, W2b, W6 (64-bit, and 32-bit when a 32-bit runner exists)
+    for bits in ([64, 32] if have32 else [64]):
+        for h in HEAPS:
+            for label in ("capheap", "firstfit"):
+                for p in (0.3, 0.1):
+                    parallel.append(job("w2 %s %d %s %d-bit" % (label, h, p, bits), label, "w2",
+                                        {"heap": h, "p": p, "seeds": W2_SEEDS}, bits=bits, cost=2))
+                parallel.append(job("w2b %s %d %d-bit" % (label, h, bits), label, "w2b", {"heap": h}, bits=bits))
+            for label in ("capheap-sl2", "capheap-sl4", "capheap-sl5"):
+                parallel.append(job("w2 %s %d %d-bit" % (label, h, bits), label, "w2",
+                                    {"heap": h, "p": 0.3, "seeds": W2_SEEDS}, bits=bits, cost=2))
+        w6labels = MAIN + ["capheap-sl2", "capheap-sl4", "capheap-sl5"] if bits == 64 else \
+            ["capheap", "capheap-lean", "firstfit", "glibc", "capheap-sl2", "capheap-sl4", "capheap-sl5"]
+        for label in w6labels:
+            parallel.append(job("w6 %s %d-bit" % (label, bits), label, "w6", {}, bits=bits))
+    return serial, parallel
+
+
+def quick_jobs(have32):
+    """Small versions of every kind of run, to prove that the pipeline works."""
+    jobs = []
+    for label in ["capheap", "jemalloc", "mimalloc", "tcmalloc", "capheap-lean"]:
+        jobs.append(job("quick %s" % ALLOCS[label][0], label, "quick", {}))
+    if have32:
+        jobs.append(job("quick glibc32", "capheap", "quick", {}, bits=32))
+    small = {"steps": 2000, "warmup": 1000}
+    jobs.append(job("cg w1", "capheap", "w1", dict(small, heap=65536, dist="a"), callgrind=True))
+    jobs.append(job("cg w1 glibc", "glibc", "w1", dict(small, heap=65536, dist="c", variant="realloc"),
+                    callgrind=True))
+    j = job("time", "capheap", "time", dict(small, heap=65536, dist="b", reps=1))
+    j["args"]["adapters"] = "null,capheap,firstfit,glibc"
+    del j["args"]["adapter"]
+    jobs.append(j)
+    jobs.append(job("w3", "capheap", "w3", dict(small, heap=65536, dist="b", reps=2)))
+    jobs.append(job("w2", "capheap", "w2", {"heap": 65536, "p": 0.3, "seeds": 3, "check": 1}))
+    jobs.append(job("w2b", "firstfit", "w2b", {"heap": 65536, "check": 1}))
+    jobs.append(job("w6", "capheap", "w6", {}))
+    if have32:
+        jobs.append(job("w6 32", "capheap", "w6", {}, bits=32))
+    return jobs
+
+
+# ----------------------------------------------------------------- profiling
+def profile_capheap(runner, heap, dist, out_dir):
+    """Where capheap's instructions go: callgrind on W1, then callgrind_annotate
+    (self cost per function, and the most expensive source lines of the core)."""
+    j = job("profile %s" % cell_name(heap, dist), "capheap", "w1",
+            {"heap": heap, "dist": dist, "variant": "free", "steps": CG_STEPS}, callgrind=True, keep_cg=True)
+    j["id"] = 999999 + heap + ord(dist)
+    res = runner.run_one(j)
+    runner._record(res)
+    _, _, _, recs, problems, _ = res
+    if problems or not recs:
+        return None
+    ops = int(recs[0]["ops"])
+    ann = subprocess.run(["callgrind_annotate", "--auto=yes", "--show-percs=no", "--context=0", j["cg_out"]],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    try:
+        os.remove(j["cg_out"])
+    except OSError:
+        pass
+    funcs, lines = [], []
+    section, src = "funcs", None
+    for line in ann.splitlines():
+        if line.startswith("-- Auto-annotated source:"):
+            src = line.split(":", 1)[1].strip()
+            section = "src"
+            continue
+        m = re.match(r"^\s*([\d,]+)\s+(\S.*)$", line)
+        if not m:
+            continue
+        n = int(m.group(1).replace(",", ""))
+        rest = m.group(2)
+        if section == "funcs" and ":" in rest and "PROGRAM TOTALS" not in rest and "events annotated" not in rest:
+            fn = rest.split(" [")[0]
+            funcs.append((n / ops, fn.replace(ROOT + "/", "").replace("bench/../", "")))
+        elif section == "src" and src and src.endswith("capheap.c") and not rest.startswith("=>"):
+            lines.append((n / ops, rest.strip()))
+    funcs.sort(key=lambda x: -x[0])
+    lines.sort(key=lambda x: -x[0])
+    return {"cell": cell_name(heap, dist), "instr_per_op": float(recs[0]["instr_per_op"]),
+            "funcs": funcs[:12], "lines": lines[:15]}
+
+
+# ------------------------------------------------------------------- analysis
+def pick(results, **kw):
+    out = []
+    for r in results:
+        if all(str(r.get(k)) == str(v) for k, v in kw.items()):
+            out.append(r)
+    return out
+
+
+def one(results, **kw):
+    rs = pick(results, **kw)
+    return rs[0] if rs else None
+
+
+def fmt(x, nd=0):
+    if x is None:
+        return "–"
+    if isinstance(x, str):
+        return x
+    return ("%." + str(nd) + "f") % x
+
+
+def verdict(ok):
+    return "PASS" if ok else "**MISSED**"
+
+
+def tsv(path, rows):
+    with open(path, "w") as f:
+        for r in rows:
+            f.write("\t".join(str(x) for x in r) + "\n")
+
+
+QUIET_PLOTS = False
+
+
+def gnuplot(script, cwd):
+    if not shutil.which("gnuplot"):
+        return False
+    r = subprocess.run(["gnuplot"], input=script, text=True, cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        if not QUIET_PLOTS:
+            print("gnuplot failed:", r.stderr.strip().splitlines()[-1:])
+        return False
+    return True
+
+
+def report(results, meta, ref, out_md, res_dir, profiles, quick=False):
+    """Write RESULTS.md and the plots from the parsed results."""
+    T = ref["targets"]
+    md = []
+    w = md.append
+    plots = []
+
+    def plot(name, script):
+        if gnuplot(script, res_dir):
+            plots.append(name)
+            return True
+        return False
+
+    w("# capheap benchmark results")
+    w("")
+    w("Generated by `%s` on %s. Do not edit: rerun the command. Method: [bench/README.md](README.md); "
+      "workloads and reference figures: BENCH.md (shared). Raw output of every run: "
+      "[results/run.log](results/run.log), parsed: [results/raw.json](results/raw.json)." % (meta["command"], meta["date"]))
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for k in ("core", "cpu", "compiler", "valgrind", "runner32", "malloc_from", "duration"):
+        if k in meta:
+            w("| %s | %s |" % (k, meta[k]))
+    w("")
+    w("Allocators: **capheap** is the default build of `src/capheap.c` (what a user gets); "
+      "**capheap-lean** is the same core with `CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0`. "
+      "glibc, jemalloc, mimalloc and tcmalloc are the Debian packages; **they ignore the heap bound** "
+      "(memory comes from the OS, so they never fail and W2/W2b/W6-largest do not apply to them); "
+      "each runs in its own binary, the only malloc linked there. firstfit is the naive address-ordered "
+      "first-fit list written for this benchmark (the floor). Rows marked *reference, from BENCH.md* "
+      "are quoted, not measured here.")
+    w("")
+
+    # ---------------- targets summary (filled below)
+    targets = []
+
+    # ---------------- W1 instructions
+    cells = [cell_name(h, d) for h, d in CELLS]
+    o1 = ref["w1"][T["w1_per_cell_vs"]]
+    tl = ref["w1"]["TLSF (mattconte)"]
+
+    def w1v(label, h, d, v, bits=64):
+        r = one(results, kind="w1", label=label, heap=h, dist=d, variant=v, callgrind=1, bits=bits)
+        return float(r["instr_per_op"]) if r and "instr_per_op" in r and "w4_live" not in r else None
+
+    w("## W1 — instructions per operation (callgrind, %d measured steps)" % CG_STEPS)
+    w("")
+    w("Counted: everything executed inside the adapter's `benchop_*` function for each operation "
+      "(allocator call + a 1–3 instruction wrapper; the `null` row is that wrapper alone). "
+      "Lower is better.")
+    for v in ("free", "realloc"):
+        w("")
+        w("**Variant: %s** %s" % (v, "(every full-slot visit frees)" if v == "free"
+                                   else "(25% of full-slot visits realloc to a new size)"))
+        w("")
+        w("| allocator | " + " | ".join(cells) + " |")
+        w("|---|" + "---|" * len(cells))
+        for label in MAIN + ["null"]:
+            vals = [w1v(label, h, d, v) for h, d in CELLS]
+            name = "**%s**" % label if label.startswith("capheap") else label
+            w("| %s | %s |" % (name, " | ".join(fmt(x, 1) for x in vals)))
+        if v == "free":
+            for rl in ("o1heap v2", "TLSF (mattconte)", "umm_malloc", "glibc malloc (system heap, not confined)",
+                       "naive first fit"):
+                w("| %s *(reference, from BENCH.md)* | %s |" % (rl, " | ".join(fmt(x) for x in ref["w1"][rl])))
+        fails = []
+        for label in ("capheap", "firstfit"):
+            fl = []
+            for h, d in CELLS:
+                r = one(results, kind="w1", label=label, heap=h, dist=d, variant=v, callgrind=1, bits=64)
+                fl.append("%s/%s" % (r["fails"], r["allocs"]) if r and "w4_live" not in r else "–")
+            fails.append("| %s | %s |" % (label, " | ".join(fl)))
+        w("")
+        w("Failed / attempted allocations in the measured phase (bounded heaps only; a failure is still a step):")
+        w("")
+        w("| allocator | " + " | ".join(cells) + " |")
+        w("|---|" + "---|" * len(cells))
+        md.extend(fails)
+    # targets W1
+    for label in ("capheap", "capheap-lean"):
+        miss = []
+        for i, (h, d) in enumerate(CELLS):
+            x = w1v(label, h, d, "free")
+            lim = min(o1[i], T["w1_tlsf_factor"] * tl[i])
+            if x is None or x > lim:
+                miss.append("%s: %s > %.0f" % (cells[i], fmt(x, 1), lim))
+        targets.append(("W1 ≤ o1heap and ≤ 0.6×TLSF, every cell (%s)" % label, not miss,
+                        "; ".join(miss) if miss else "all 6 cells"))
+        miss = []
+        for i, (h, d) in enumerate(CELLS):
+            x = w1v(label, h, d, "realloc")
+            lim = T["w1_realloc_tlsf_factor"] * tl[i]
+            if x is None or x > lim:
+                miss.append("%s: %s > %.0f" % (cells[i], fmt(x, 1), lim))
+        targets.append(("W1 realloc variant ≤ 0.7×TLSF (%s)¹" % label, not miss, "; ".join(miss) if miss else "all 6 cells"))
+
+    # plot W1
+    rows = []
+    plot_labels = ["capheap", "capheap-lean", "glibc", "jemalloc", "mimalloc", "tcmalloc", "firstfit"]
+    for i, (h, d) in enumerate(CELLS):
+        rows.append(['"%s"' % cells[i]] + [fmt(w1v(l, h, d, "free"), 1).replace("–", "NaN") for l in plot_labels]
+                    + [o1[i], tl[i]])
+    tsv(os.path.join(res_dir, "w1.dat"), rows)
+    cols = plot_labels + ["o1heap (ref)", "TLSF (ref)"]
+    plot("w1_instructions.png", """set terminal pngcairo size 1100,520 font ",10"
+set output "w1_instructions.png"
+set title "W1 instructions per operation (callgrind; lower is better; log scale)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [10:*]
+set key outside right
+set ylabel "instructions / op"
+plot """ + ", ".join('"w1.dat" using %d:xtic(1) title "%s"' % (k + 2, c) for k, c in enumerate(cols)) + "\n")
+    if "w1_instructions.png" in plots:
+        w("")
+        w("![W1 instructions per op](results/w1_instructions.png)")
+    w("")
+
+    # ---------------- ns ratio
+    w("## W1 — time, as a ratio to capheap measured in the same process")
+    w("")
+    w("ns/op of the measured phase (1 000 000 steps, minimum of 3 interleaved repetitions), minus the `null` "
+      "adapter's ns/op (the harness), divided by capheap's figure from the same process. "
+      "< 1 means faster than capheap. Only ratios are reported (BENCH.md).")
+    ratio_rows = []
+    for v in ("free", "realloc"):
+        w("")
+        w("**Variant: %s**" % v)
+        w("")
+        w("| allocator (process) | " + " | ".join(cells) + " |")
+        w("|---|" + "---|" * len(cells))
+        for proc, label in [("glibc", "capheap"), ("glibc", "firstfit"), ("glibc", "glibc"),
+                            ("jemalloc", "jemalloc"), ("mimalloc", "mimalloc"), ("tcmalloc", "tcmalloc")]:
+            vals = []
+            for h, d in CELLS:
+                def ns(adapter):
+                    r = one(results, kind="time", process=proc, adapter=adapter, heap=h, dist=d, variant=v)
+                    return float(r["ns_per_op"]) if r else None
+                a, c, n = ns(label), ns("capheap"), ns("null")
+                vals.append((a - n) / (c - n) if None not in (a, c, n) and c - n > 0 else None)
+            if v == "free":
+                ratio_rows.append(['"%s"' % label] + [fmt(x, 3).replace("–", "NaN") for x in vals])
+            w("| %s (%s) | %s |" % (label, proc, " | ".join(fmt(x, 2) for x in vals)))
+    tsv(os.path.join(res_dir, "ns_ratio.dat"), [['"cell"'] + ['"%s"' % c for c in cells]] + ratio_rows)
+    w("")
+
+    # ---------------- W2
+    w("## W2 — heap efficiency (live requested bytes / heap at the first unexplained failure; mean of %d seeds)"
+      % W2_SEEDS)
+    w("")
+    w("A failure is *unexplained* when the allocator's own free-byte count (capheap: `capheap_get_stats().free`; "
+      "first fit: sum of its free blocks) is at least the request. Sizes log-uniform in 8..H/64.")
+    w("")
+    w("| allocator | p | 64K 64-bit | 64K 32-bit | 1M 64-bit | 1M 32-bit |")
+    w("|---|---|---|---|---|---|")
+
+    def w2v(label, h, p, bits):
+        r = one(results, kind="w2", label=label, heap=h, p="%.2f" % p, bits=bits)
+        return 100 * float(r["mean"]) if r and r.get("applicable") == "1" else None
+    for label in ("capheap", "firstfit"):
+        for p in (0.3, 0.1):
+            w("| %s | %.1f | %s |" % ("**%s**" % label if label == "capheap" else label, p,
+                                       " | ".join(fmt(w2v(label, h, p, b), 1) + ("%" if w2v(label, h, p, b) else "")
+                                                  for h in HEAPS for b in (64, 32))))
+    for rl in ("TLSF (mattconte)", "umm_malloc", "o1heap v2", "naive first fit"):
+        v = ref["w2"][rl]
+        w("| %s *(reference, from BENCH.md)* | 0.3 | %s |" % (rl, " | ".join(
+            fmt(v[k][i], 1) + ("%" if v[k][i] is not None else "") for k in ("64K", "1M") for i in (0, 1))))
+    w("")
+    for h, lim in ((65536, T["w2_64K_pct"]), (1048576, T["w2_1M_pct"])):
+        for b in (64, 32):
+            x = w2v("capheap", h, 0.3, b)
+            targets.append(("W2 efficiency %s %d-bit ≥ %.1f%%" % (cell_name(h, "").strip(), b, lim),
+                            x is not None and x >= lim, "%s%%" % fmt(x, 1)))
+    rows = []
+    for h in HEAPS:
+        for b in (64, 32):
+            rows.append(['"%s %d-bit"' % (cell_name(h, "").strip(), b)] +
+                        [fmt(w2v(l, h, 0.3, b), 2).replace("–", "NaN") for l in ("capheap", "firstfit")] +
+                        [fmt(ref["w2"]["TLSF (mattconte)"]["64K" if h == 65536 else "1M"][0 if b == 64 else 1], 1)
+                         .replace("–", "NaN")])
+    tsv(os.path.join(res_dir, "w2.dat"), rows)
+    plot("w2_efficiency.png", """set terminal pngcairo size 900,460 font ",10"
+set output "w2_efficiency.png"
+set title "W2 heap efficiency, p = 0.3 (higher is better); dashed: targets 94.4% (64K), 97% (1M)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set yrange [50:100]
+set key outside right
+set ylabel "live requested bytes / heap (%)"
+set arrow from graph 0, first 94.4 to graph 0.5, first 94.4 nohead dt 2 lw 2
+set arrow from graph 0.5, first 97 to graph 1, first 97 nohead dt 2 lw 2
+plot "w2.dat" using 2:xtic(1) title "capheap", "" using 3 title "firstfit", "" using 4 title "TLSF (ref)"
+""")
+    if "w2_efficiency.png" in plots:
+        w("![W2 efficiency](results/w2_efficiency.png)")
+        w("")
+
+    # ---------------- W2b
+    w("## W2b — fill with one block size (S × count / H)")
+    w("")
+    w("| allocator | bits | heap | S=8 | S=16 | S=32 | S=64 | S=256 |")
+    w("|---|---|---|---|---|---|---|---|")
+    for label in ("capheap", "firstfit"):
+        for b in (64, 32):
+            for h in HEAPS:
+                vals = []
+                for S in (8, 16, 32, 64, 256):
+                    r = one(results, kind="w2b", label=label, bits=b, heap=h, S=S)
+                    vals.append("%.1f%%" % (100 * float(r["score"])) if r else "–")
+                if any(x != "–" for x in vals):
+                    w("| %s | %d | %s | %s |" % (label, b, cell_name(h, "").strip(), " | ".join(vals)))
+    w("")
+
+    # ---------------- W3
+    w("## W3 — latency per operation (TSC ticks, `lfence; rdtsc; lfence` around each call)")
+    w("")
+    w("Minimum over 3 repetitions of the same seeded run, per operation, then percentiles over %d operations. "
+      "The bracket itself costs the `empty` figure (included in every number, as in BENCH.md's method). "
+      "TSC ticks are not core cycles on every CPU; compare rows, not machines." % W3_STEPS)
+    w("")
+    w("| allocator | cell | empty | p50 | p99 | p99.99 | max | max alloc | max free |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    w3rows = {}
+    for label in MAIN:
+        for h, d in CELLS:
+            r = one(results, kind="w3", label=label, heap=h, dist=d)
+            if not r:
+                continue
+            w3rows[(label, cell_name(h, d))] = r
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                "**%s**" % label if label.startswith("capheap") else label, cell_name(h, d), r["empty"], r["p50"],
+                r["p99"], r["p9999"], r["max"], r["max_alloc"], r["max_free"]))
+    w("| o1heap v2 *(reference, from BENCH.md)* | every | | | | ≤ 231 | | | |")
+    w("| TLSF *(reference, from BENCH.md)* | every | | | | ≤ 462 | | | |")
+    w("| glibc *(reference, from BENCH.md)* | | | | | | up to 27 000 | | |")
+    w("")
+    for label in ("capheap", "capheap-lean"):
+        worst = [(int(r["p9999"]), c) for (l, c), r in w3rows.items() if l == label]
+        if worst:
+            m = max(worst)
+            targets.append(("W3 p99.99 ≤ %d ticks, every cell (%s)" % (T["w3_p9999_cycles"], label),
+                            m[0] <= T["w3_p9999_cycles"], "worst %d (%s)" % m))
+    # latency plot: percentile curves for each allocator, one panel per cell
+    pcts = [("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9), ("p9999", 99.99), ("p99999", 99.999),
+            ("max", 100)]
+    rows = []
+    for k, (key, pv) in enumerate(pcts):
+        row = ['"%s"' % ("max" if key == "max" else "p" + str(pv))]
+        for h, d in CELLS:
+            for label in MAIN:
+                r = w3rows.get((label, cell_name(h, d)))
+                row.append(r[key] if r else "NaN")
+        rows.append(row)
+    tsv(os.path.join(res_dir, "w3.dat"), rows)
+    panels = []
+    for ci, (h, d) in enumerate(CELLS):
+        pl = ", ".join('"w3.dat" using %d:xtic(1) with linespoints title "%s"' % (2 + ci * len(MAIN) + li, l)
+                       for li, l in enumerate(MAIN))
+        panels.append('set title "W3 %s"\nplot %s' % (cells[ci], pl))
+    plot("w3_latency.png", """set terminal pngcairo size 1500,850 font ",9"
+set output "w3_latency.png"
+set multiplot layout 2,3 title "W3 latency percentiles per operation (TSC ticks, log scale)"
+set logscale y
+set key top left font ",8"
+set ylabel "ticks"
+""" + "\n".join(panels) + "\nunset multiplot\n")
+    if "w3_latency.png" in plots:
+        w("![W3 latency](results/w3_latency.png)")
+        w("")
+
+    # ---------------- W3 RV32 and W5 from the firmware helper's page
+    tf = os.path.join(ROOT, "docs", "target-figures.md")
+    w("## W3 on RV32 and W5 code size")
+    w("")
+    if os.path.exists(tf):
+        w("Measured by `tools/rv32-latency.sh` and `tools/size-report.sh` (not by this command); their page "
+          "[docs/target-figures.md](../docs/target-figures.md) is quoted here as it stands:")
+        w("")
+        with open(tf) as f:
+            for line in f.read().splitlines():
+                w("> " + line if line.strip() else ">")
+    else:
+        w("docs/target-figures.md does not exist yet (tools/rv32-latency.sh and tools/size-report.sh write it): "
+          "**no RV32 or code-size figures to show.**")
+    w("")
+
+    # ---------------- W4
+    w("## W4 — scaling: W1 distribution b with ~100 to ~100 000 live blocks")
+    w("")
+    w("Heap sized so that the slot rule gives 2 × live slots (heap = 2·live·mean/0.6, rounded up to 4 KiB). "
+      "Instructions per op under callgrind (%d measured steps; first fit at 10 000 live blocks: 20 000 steps, "
+      "at 100 000: not run, its 2 000 000 warm-up steps alone would take a quarter of an hour)." % CG_STEPS)
+    w("")
+    w("| allocator | " + " | ".join("~%d live (heap %s)" % (L, human(w4_heap(L))) for L in W4_LIVE) +
+      " | max/min |")
+    w("|---|" + "---|" * (len(W4_LIVE) + 1))
+    w4 = {}
+    for label in ["capheap", "capheap-lean", "glibc", "jemalloc", "mimalloc", "tcmalloc", "firstfit"]:
+        vals = []
+        for L in W4_LIVE:
+            r = one(results, kind="w1", label=label, w4_live=L)
+            vals.append(float(r["instr_per_op"]) if r and "instr_per_op" in r else None)
+        w4[label] = vals
+        got = [x for x in vals if x is not None]
+        ratio = max(got) / min(got) if got else None
+        w("| %s | %s | %s |" % ("**%s**" % label if label.startswith("capheap") else label,
+                                 " | ".join(fmt(x, 1) for x in vals), fmt(ratio, 2)))
+    livecounts = []
+    for L in W4_LIVE:
+        r = one(results, kind="w1", label="capheap", w4_live=L)
+        livecounts.append(r["live"] if r else "–")
+    w("")
+    w("Live blocks at the end of capheap's runs: %s." % ", ".join(livecounts))
+    w("")
+    for label in ("capheap", "capheap-lean"):
+        got = [x for x in w4[label] if x is not None]
+        if got:
+            ratio = max(got) / min(got)
+            targets.append(("W4 flat 100 → 100 000 live blocks, max/min ≤ %.2f (%s)" % (T["w4_flat_ratio"], label),
+                            ratio <= T["w4_flat_ratio"] and len(got) == len(W4_LIVE),
+                            "max/min %.2f (%s)" % (ratio, " → ".join(fmt(x, 0) for x in w4[label]))))
+    tsv(os.path.join(res_dir, "w4.dat"), [[L] + [fmt(w4[l][i], 2).replace("–", "NaN") for l in w4]
+                                          for i, L in enumerate(W4_LIVE)])
+    plot("w4_scaling.png", """set terminal pngcairo size 900,500 font ",10"
+set output "w4_scaling.png"
+set title "W4: instructions per op vs live blocks (distribution b)"
+set logscale xy
+set key outside right
+set xlabel "live blocks"
+set ylabel "instructions / op"
+plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2 title "%s"' % (k + 2, l) for k, l in enumerate(w4))
+         + "\n")
+    if "w4_scaling.png" in plots:
+        w("![W4 scaling](results/w4_scaling.png)")
+        w("")
+
+    # ---------------- W6
+    w("## W6 — overhead")
+    w("")
+    w("Header = min over request sizes 1..512 of (address stride of consecutive blocks − size); smallest block "
+      "= stride of 1-byte blocks; alignment = largest power of two dividing every returned address; control = "
+      "64 KiB − free bytes of a fresh 64 KiB heap (capheap: also `capheap_region_overhead(65536)`); largest = "
+      "binary search for the largest single request a fresh 64 KiB heap serves.")
+    w("")
+    w("| allocator | bits | header | smallest block | alignment | control bytes (64 KiB) | largest in 64 KiB |")
+    w("|---|---|---|---|---|---|---|")
+    for b in (64, 32):
+        for label in MAIN + ["capheap-sl2", "capheap-sl4", "capheap-sl5"]:
+            r = one(results, kind="w6", label=label, bits=b)
+            if not r:
+                continue
+            ctl = r.get("control", "n/a")
+            if "control_api" in r:
+                ctl += " (API: %s)" % r["control_api"]
+            lg = "%s (%.2f%%)" % (r["largest"], float(r["largest_pct"])) if "largest" in r else "n/a"
+            w("| %s | %d | %s | %s | %s | %s | %s |" % ("**%s**" % label if label.startswith("capheap") else label,
+                                                        b, r["header"], r["min_block"], r["align"], ctl, lg))
+    for rl, v in ref["w6"].items():
+        w("| %s *(reference, from BENCH.md)* | | %s | %s | %s | %s | %s |" % (
+            rl, v["header"], v["min_block"], v["align"] or "–", v["control"] or "–", v["largest_64k"]))
+    w("")
+    for b in (64, 32):
+        r = one(results, kind="w6", label="capheap", bits=b)
+        if not r:
+            continue
+        bs = str(b)
+        targets.append(("W6 %d-bit: header %d B, alignment ≥ %d B" % (b, T["w6_header"][bs], T["w6_align"][bs]),
+                        int(r["header"]) <= T["w6_header"][bs] and int(r["align"]) >= T["w6_align"][bs],
+                        "header %s, alignment %s" % (r["header"], r["align"])))
+        targets.append(("W6 %d-bit: smallest block ≤ %d B" % (b, T["w6_min_block"][bs]),
+                        int(r["min_block"]) <= T["w6_min_block"][bs], "%s B" % r["min_block"]))
+        if b == 32:
+            ctl = int(r.get("control", 10 ** 9))
+            targets.append(("W6 32-bit: control data ≤ %d B for a 64 KiB region" % T["w6_control_32bit_64K"],
+                            ctl <= T["w6_control_32bit_64K"], "%d B" % ctl))
+        targets.append(("W6 %d-bit: one allocation ≥ %.0f%% of a fresh 64 KiB region" % (b, T["w6_largest_pct"]),
+                        float(r["largest_pct"]) >= T["w6_largest_pct"], "%s B = %.2f%%" % (r["largest"],
+                                                                                         float(r["largest_pct"]))))
+
+    # ---------------- SL_BITS trade-off
+    w("## Trade-off: CAPHEAP_SL_BITS (size classes per power of two)")
+    w("")
+    w("| build | W1 64K a | 64K b | 64K c | 1M a | 1M b | 1M c | W2 64K 64/32-bit | W2 1M 64/32-bit | control 64 KiB 64/32-bit |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    trade = []
+    for label in SLVARS:
+        ws = [w1v(label, h, d, "free") for h, d in CELLS]
+        e = [w2v(label, h, 0.3, b) for h in HEAPS for b in (64, 32)]
+        c = []
+        for b in (64, 32):
+            r = one(results, kind="w6", label=label, bits=b)
+            c.append(r.get("control", "–") if r else "–")
+        w("| SL_BITS=%d%s | %s | %s / %s | %s / %s | %s / %s |" % (
+            SL_OF[label], " (default)" if label == "capheap" else "", " | ".join(fmt(x, 1) for x in ws),
+            fmt(e[0], 1), fmt(e[1], 1), fmt(e[2], 1), fmt(e[3], 1), c[0], c[1]))
+        got = [x for x in ws if x is not None]
+        trade.append([SL_OF[label], fmt(sum(got) / len(got) if got else None, 2).replace("–", "NaN"),
+                      fmt(e[0], 2).replace("–", "NaN"), fmt(e[2], 2).replace("–", "NaN")])
+    tsv(os.path.join(res_dir, "sl_tradeoff.dat"), trade)
+    plot("sl_tradeoff.png", """set terminal pngcairo size 800,460 font ",10"
+set output "sl_tradeoff.png"
+set title "CAPHEAP_SL_BITS trade-off: mean W1 instructions/op vs W2 efficiency (64-bit, p = 0.3)"
+set xlabel "mean W1 instructions / op (6 cells)"
+set ylabel "W2 efficiency (%)"
+set key bottom right
+plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 notitle, \\
+     "" using 2:3 with linespoints lw 2 title "64 KiB", \\
+     "" using 2:4 with linespoints lw 2 title "1 MiB"
+""")
+    if "sl_tradeoff.png" in plots:
+        w("![SL_BITS trade-off](results/sl_tradeoff.png)")
+    w("")
+
+    # ---------------- profile
+    if profiles:
+        w("## Where capheap's instructions go (callgrind, default build)")
+        w("")
+        for pr in profiles:
+            if not pr:
+                continue
+            w("W1 %s, %.1f instructions/op in total. Self cost per operation by function, then the most expensive "
+              "source lines of `src/capheap.c` (`callgrind_annotate --auto=yes`):" % (pr["cell"], pr["instr_per_op"]))
+            w("")
+            w("| instr/op | function |")
+            w("|---|---|")
+            for n, fn in pr["funcs"]:
+                w("| %.1f | `%s` |" % (n, fn.replace("|", "\\|")))
+            w("")
+            w("| instr/op | line of src/capheap.c |")
+            w("|---|---|")
+            for n, ln in pr["lines"]:
+                w("| %.2f | `%s` |" % (n, ln.replace("|", "\\|")[:110]))
+            w("")
+
+    # ---------------- targets
+    tmd = ["## Targets (BENCH.md) — computed from the numbers above", "",
+           "| target | result | measured |", "|---|---|---|"]
+    for name, ok, detail in targets:
+        tmd.append("| %s | %s | %s |" % (name, verdict(ok), detail))
+    tmd.append("")
+    tmd.append("¹ BENCH.md publishes no TLSF figure for the realloc variant; the realloc target is checked "
+               "against 0.7 × TLSF's plain W1 figure for the same cell, the nearest published number.")
+    tmd.append("W3 on RV32 and W5 (code size) are measured by the firmware tools; see the section above.")
+    missed = [t for t in targets if not t[1]]
+    tmd.append("")
+    tmd.append("**capheap misses %d of %d targets checked here.**" % (len(missed), len(targets)) if missed
+               else "**capheap meets all %d targets checked here.**" % len(targets))
+    tmd.append("")
+    # put the targets right after the header block
+    insert_at = md.index("## W1 — instructions per operation (callgrind, %d measured steps)" % CG_STEPS)
+    md[insert_at:insert_at] = tmd
+    # ns ratio plot wants a transposed table (one row per cell)
+    with open(os.path.join(res_dir, "ns_ratio_t.dat"), "w") as f:
+        labs = [r[0] for r in ratio_rows]
+        f.write('"cell" ' + " ".join(labs) + "\n")
+        for ci, c in enumerate(cells):
+            f.write('"%s" ' % c + " ".join(r[ci + 1] for r in ratio_rows) + "\n")
+    if gnuplot("""set terminal pngcairo size 1000,480 font ",10"
+set output "w1_ns_ratio.png"
+set title "W1 time per op relative to capheap, same process (harness subtracted; < 1 = faster)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set key outside right
+set ylabel "ratio to capheap"
+plot for [k=2:%d] "ns_ratio_t.dat" using k:xtic(1) title columnheader(k)
+""" % (len(ratio_rows) + 1), res_dir):
+        i = md.index("## W2 — heap efficiency (live requested bytes / heap at the first unexplained failure; "
+                     "mean of %d seeds)" % W2_SEEDS)
+        md[i:i] = ["![W1 ns ratio](results/w1_ns_ratio.png)", ""]
+        plots.append("w1_ns_ratio.png")
+    with open(out_md, "w") as f:
+        f.write("\n".join(md) + "\n")
+    return targets, plots
+
+
+def human(n):
+    for unit, k in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= k:
+            return "%.3g %s" % (n / k, unit)
+    return "%d B" % n
+
+
+def machine_meta(runner32_desc):
+    meta = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    meta["cpu"] = line.split(":", 1)[1].strip() + ", %d cores" % os.cpu_count()
+                    break
+    except OSError:
+        pass
+    meta["compiler"] = subprocess.run(["gcc", "--version"], stdout=subprocess.PIPE, text=True).stdout.splitlines()[0] \
+        + ", -O2"
+    meta["valgrind"] = subprocess.run(["valgrind", "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    rev = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %s", "--", "src/capheap.c", "include/capheap.h"],
+                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src/capheap.c", "include/capheap.h"],
+                           stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta["core"] = "src/capheap.c at commit %s%s" % (rev or "?", " **plus uncommitted changes**" if dirty else "")
+    meta["runner32"] = "32-bit builds (-m32) run %s" % runner32_desc
+    meta["date"] = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return meta
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="correctness only, a few seconds")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--out", default=HERE, help="directory for RESULTS.md and results/ (default: bench/)")
+    args = ap.parse_args()
+    t_start = time.time()
+    if not args.no_build:
+        build(args.jobs, "quick" if args.quick else "all")
+    r32, r32desc = detect_runner32()
+    have32 = r32 is not None
+    with open(os.path.join(HERE, "reference.json")) as f:
+        ref = json.load(f)
+
+    if args.quick:
+        return quick(args, r32, r32desc, ref)
+
+    out_dir = args.out
+    res_dir = os.path.join(out_dir, "results")
+    os.makedirs(res_dir, exist_ok=True)
+    runner = Runner(os.path.join(res_dir, "run.log"), r32, args.jobs)
+    serial, parallel = full_jobs(have32)
+    print("bench: %d timing runs (one at a time), then %d runs on %d cores" % (len(serial), len(parallel), args.jobs),
+          flush=True)
+    runner.run(serial, parallel=False, progress="timing + W3 latency")
+    runner.run(parallel, parallel=True, progress="callgrind, W2, W2b, W6")
+    profiles = [profile_capheap(runner, 65536, "a", res_dir), profile_capheap(runner, 1048576, "b", res_dir)]
+    # which file really provides malloc in each binary
+    mf = []
+    for label in SYSTEM:
+        out = subprocess.run([binary(label, 64), "list"], stdout=subprocess.PIPE, text=True).stdout
+        m = re.search(r"malloc_from name=(\S+) file=(\S+)", out)
+        if m:
+            mf.append("%s → %s" % (m.group(1), os.path.basename(m.group(2))))
+    meta = machine_meta(r32desc)
+    meta["malloc_from"] = ", ".join(mf)
+    meta["command"] = "scripts/bench"
+    meta["duration"] = "%.0f s for the whole suite" % (time.time() - t_start)
+    with open(os.path.join(res_dir, "raw.json"), "w") as f:
+        json.dump({"meta": meta, "results": runner.results, "errors": runner.errors}, f, indent=0)
+    targets, plots = report(runner.results, meta, ref, os.path.join(out_dir, "RESULTS.md"), res_dir, profiles)
+    runner.close()
+    print("bench: wrote %s and %d plots in %.0f s" % (os.path.join(out_dir, "RESULTS.md"), len(plots),
+                                                       time.time() - t_start))
+    for name, ok, detail in targets:
+        print("  %-7s %s: %s" % ("PASS" if ok else "MISSED", name, detail))
+    if runner.errors:
+        print("bench: %d runs reported problems:" % len(runner.errors))
+        for n, p in runner.errors[:30]:
+            print("  %s: %s" % (n, p))
+        return 1
+    return 0
+
+
+def quick(args, r32, r32desc, ref):
+    passed = failed = 0
+    tmp = tempfile.mkdtemp(prefix="capheap-bench-quick-")
+    runner = Runner(os.path.join(tmp, "run.log"), r32, args.jobs)
+    jobs = quick_jobs(r32 is not None)
+    for j in jobs:
+        j["id"] = id(j) % 1000000
+
+    def res(ok, what):
+        nonlocal passed, failed
+        print("%s %s" % ("ok  " if ok else "FAIL", what))
+        if ok:
+            passed += 1
+        else:
+            failed += 1
+    if r32 is None:
+        res(False, "no way to run -m32 binaries (neither natively nor with qemu-i386)")
+    with cf.ThreadPoolExecutor(max_workers=args.jobs) as ex:
+        outs = list(ex.map(runner.run_one, jobs))
+    for jb, cmd, out, recs, problems, dt in outs:
+        runner._record((jb, cmd, out, recs, problems, dt))
+        if jb["workload"] == "quick":
+            m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.M)
+            for line in out.splitlines():
+                if line.startswith("FAIL") or line.startswith("ERROR"):
+                    print("  " + line)
+            ok = bool(m) and m.group(2) == "0" and not problems
+            res(ok, "%s: %s" % (jb["name"], m.group(0) if m else "no summary line"))
+        else:
+            need = {"w1": ["instr_per_op", "ops"], "time": ["ns_per_op"], "w3": ["p9999", "max"],
+                    "w2": ["mean"], "w2b": ["score"], "w6": ["header", "min_block", "align"]}[jb["workload"]]
+            ok = not problems and recs and all(k in r for r in recs for k in need)
+            res(ok, "%s parses (%d result lines)%s" % (jb["name"], len(recs), "" if not problems else ": " +
+                                                       "; ".join(problems)[:300]))
+    # the report renders from these results (plots have too little data to draw: that is expected)
+    global QUIET_PLOTS
+    QUIET_PLOTS = True
+    try:
+        report(runner.results, {"command": "scripts/bench --quick", "date": "quick"}, ref,
+               os.path.join(tmp, "RESULTS.md"), tmp, [])
+        with open(os.path.join(tmp, "RESULTS.md")) as f:
+            txt = f.read()
+        res("## Targets" in txt and "## W6" in txt, "results page renders (%d bytes)" % len(txt))
+    except Exception as e:  # report bug: say so, fail the check
+        res(False, "results page renders: %r" % e)
+    runner.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
