@@ -1,0 +1,221 @@
+/*
+ * rv32_latency.c - instructions per capheap_alloc / capheap_free on RV32IMAC, counted with
+ * minstret under QEMU -icount shift=0 (exact and repeatable).
+ *
+ * For each region size (16 KiB, 256 KiB, 4 MiB; one fresh region in a fresh heap) and each
+ * workload, a seeded run of BENCH.md's W1 random actions: a table of N slots, N = 0.6 x
+ * region / mean request; each step picks a slot at random: empty -> allocate a size from the
+ * distribution (a failed allocation leaves it empty and still counts), full -> free it.
+ * Warm-up max(10 N, 50 000) steps, then STEPS measured steps (default 200 000).
+ *   a    uniform 8..512 B
+ *   b    log-uniform 8..16 383 B
+ *   c    embedded mix: 70% 16..128 B, 25% 128..2048 B, 5% 2..16 KiB
+ *   adv  adversarial, fragmenting: the table is sized for a 92%-full heap of small blocks;
+ *        requests alternate between tiny sizes (8..64 B) and sizes one byte above a size
+ *        class boundary (2^k + 1 and 2^k + 2^k/8 + 1), which a good-fit search must round up
+ *        to the next class, with large ones (up to region/4) that often fail.
+ * Each call is bracketed by two reads of minstret; the count includes the call instruction,
+ * the return and the argument moves (2-3 instructions), minus the cost of an empty bracket.
+ * Failed allocations are counted as allocations (their cost is part of the worst case).
+ *
+ * Output: one "RESULT ..." line per (size, workload); tools/rv32-latency.sh turns them into
+ * docs/target-figures.md. Usage: rv32_latency [seed] [steps].
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capheap.h"
+#include "target_args.h"
+
+#define MAX_SLOTS 16384u
+#define HIST 4096u /* exact histogram up to 4095 instructions; above: counted, max kept */
+
+extern char __external_start[];
+
+static capheap_heap_t heap;
+static void *slots[MAX_SLOTS];
+
+static inline uint32_t instret(void)
+{
+    uint32_t v;
+    __asm__ volatile("csrr %0, minstret" : "=r"(v)::"memory");
+    return v;
+}
+
+static uint64_t rng_state;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 2685821657736338717ull) >> 32);
+}
+static uint32_t below(uint32_t n) { return (uint32_t)(((uint64_t)rnd() * n) >> 32); }
+static uint32_t range(uint32_t lo, uint32_t hi) { return lo + below(hi - lo + 1u); }
+
+typedef struct hist {
+    uint32_t n, over, max;
+    uint32_t count[HIST];
+} hist_t;
+static hist_t h_alloc, h_free;
+
+static void hist_add(hist_t *h, uint32_t v)
+{
+    h->n++;
+    if (v > h->max)
+        h->max = v;
+    if (v < HIST)
+        h->count[v]++;
+    else
+        h->over++;
+}
+static uint32_t hist_median(const hist_t *h)
+{
+    uint32_t seen = 0, half = (h->n + 1u) / 2u;
+    for (uint32_t v = 0; v < HIST; v++) {
+        seen += h->count[v];
+        if (seen >= half)
+            return v;
+    }
+    return h->max;
+}
+
+enum workload { W_A, W_B, W_C, W_ADV, W_COUNT };
+static const char *const wname[W_COUNT] = {"a", "b", "c", "adv"};
+static size_t region_size;
+static uint32_t adv_flip;
+
+static size_t draw(enum workload w)
+{
+    switch (w) {
+    case W_A:
+        return range(8, 512);
+    case W_B: {
+        double lo = log(8.0), hi = log(16383.0);
+        double u = (double)rnd() / 4294967296.0;
+        return (size_t)exp(lo + u * (hi - lo));
+    }
+    case W_C: {
+        uint32_t r = below(100);
+        return r < 70 ? range(16, 128) : r < 95 ? range(128, 2048) : range(2048, 16384);
+    }
+    default: {
+        uint32_t r = (adv_flip++) % 4u;
+        if (r == 0 || r == 2)
+            return range(8, 64);
+        uint32_t k = range(5, 12);
+        if (r == 1)
+            return ((size_t)1 << k) + 1u + (below(2) ? ((size_t)1 << k) / 8u : 0u);
+        return below(8) == 0 ? range(4096, (uint32_t)(region_size / 4u)) : ((size_t)1 << k) + 1u;
+    }
+    }
+}
+
+static double mean_of(enum workload w)
+{
+    switch (w) {
+    case W_A: return 260.0;
+    case W_B: return (16383.0 - 8.0) / log(16383.0 / 8.0);
+    case W_C: return 0.70 * 72.0 + 0.25 * 1088.0 + 0.05 * 9216.0;
+    default: return 60.0; /* small blocks dominate the live set */
+    }
+}
+
+static uint32_t overhead; /* instructions of an empty minstret bracket */
+static uint32_t n_fail;
+
+static void step(size_t nslots, enum workload w, int measure)
+{
+    uint32_t i = below((uint32_t)nslots);
+    if (slots[i] == NULL) {
+        size_t size = draw(w);
+        uint32_t t0 = instret();
+        void *p = capheap_alloc(&heap, size);
+        uint32_t t1 = instret();
+        slots[i] = p;
+        if (measure) {
+            hist_add(&h_alloc, t1 - t0 - overhead);
+            if (p == NULL)
+                n_fail++;
+        }
+    } else {
+        void *p = slots[i];
+        uint32_t t0 = instret();
+        capheap_free(&heap, p);
+        uint32_t t1 = instret();
+        slots[i] = NULL;
+        if (measure)
+            hist_add(&h_free, t1 - t0 - overhead);
+    }
+}
+
+static int run(size_t size, enum workload w, unsigned long long seed, unsigned long steps)
+{
+    capheap_init(&heap);
+    region_size = size;
+    int rc = capheap_add_region(&heap, __external_start, size, CAPHEAP_CAPS_INTERNAL);
+    if (rc != CAPHEAP_OK) {
+        printf("add_region(%u): %d\n", (unsigned)size, rc);
+        return 1;
+    }
+    size_t nslots = (size_t)(0.6 * (double)size / mean_of(w));
+    if (w == W_ADV)
+        nslots = (size_t)(0.92 * (double)size / mean_of(w));
+    if (nslots < 2)
+        nslots = 2;
+    if (nslots > MAX_SLOTS)
+        nslots = MAX_SLOTS;
+    memset(slots, 0, sizeof slots);
+    memset(&h_alloc, 0, sizeof h_alloc);
+    memset(&h_free, 0, sizeof h_free);
+    n_fail = 0;
+    adv_flip = 0;
+    rng_state = seed * 0x9E3779B97F4A7C15ull + (uint64_t)size + (uint64_t)w * 7919u;
+
+    unsigned long warm = 10ul * nslots > 50000ul ? 10ul * nslots : 50000ul;
+    for (unsigned long k = 0; k < warm; k++)
+        step(nslots, w, 0);
+    for (unsigned long k = 0; k < steps; k++)
+        step(nslots, w, 1);
+
+    capheap_check_result_t cr;
+    if (capheap_check(&heap, &cr) != CAPHEAP_OK) {
+        printf("capheap_check failed: %s\n", cr.first ? cr.first : "?");
+        return 1;
+    }
+    printf("RESULT size=%u workload=%s slots=%u allocs=%" PRIu32 " failed=%" PRIu32
+           " frees=%" PRIu32 " alloc_max=%" PRIu32 " alloc_median=%" PRIu32 " free_max=%" PRIu32
+           " free_median=%" PRIu32 " over_%u=%" PRIu32 "\n",
+           (unsigned)size, wname[w], (unsigned)nslots, h_alloc.n, n_fail, h_free.n, h_alloc.max,
+           hist_median(&h_alloc), h_free.max, hist_median(&h_free), HIST, h_alloc.over + h_free.over);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int a = target_args(argc, argv);
+    unsigned long long seed = a < argc ? strtoull(argv[a], NULL, 0) : 1u;
+    unsigned long steps = a + 1 < argc ? strtoul(argv[a + 1], NULL, 0) : 200000ul;
+    static const size_t sizes[] = {16u * 1024u, 256u * 1024u, 4u * 1024u * 1024u};
+
+    uint32_t t0 = instret();
+    uint32_t t1 = instret();
+    overhead = t1 - t0;
+    printf("rv32_latency: seed %llu, %lu measured steps per run, CHECK_LEVEL %d, STATS %d, "
+           "empty bracket %" PRIu32 " instruction(s)\n",
+           seed, steps, CAPHEAP_CHECK_LEVEL, CAPHEAP_STATS, overhead);
+    if (overhead > 4) {
+        printf("minstret does not count instructions exactly: run under -icount shift=0\n");
+        return 2;
+    }
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int w = 0; w < W_COUNT; w++)
+            if (run(sizes[s], (enum workload)w, seed, steps) != 0)
+                return 1;
+    printf("rv32_latency: done\n");
+    return 0;
+}
