@@ -6,7 +6,8 @@
 #   an386  QEMU mps2-an386, Cortex-M4F, newlib + semihosting (CAPHEAP_ARM_CPU=cortex-m4)
 #   rv32   QEMU virt (riscv32), RV32IMAC, picolibc + semihosting (toolchain riscv32-elf.cmake)
 #
-#   capheap_add_core(<lib> [DEFINES ...])       the core (src/capheap.c, src/capheap_report.c)
+#   capheap_add_core(<lib> [DEFINES ...] [INCLUDES ...])
+#                                               the core (src/capheap.c, src/capheap_report.c)
 #                                               as a static library, with the project's
 #                                               warning flags as errors
 #   capheap_add_firmware(<exe> SOURCES ... [CORE <lib>] [DEFINES ...] [NO_LIBC_LAYER])
@@ -18,7 +19,8 @@ get_filename_component(CAPHEAP_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 set(CAPHEAP_SRC_DIR "${CAPHEAP_ROOT}/src" CACHE PATH "Directory holding capheap.c and capheap_report.c")
 
 # The core must build warning-free with these on every target.
-set(CAPHEAP_CORE_WARNINGS -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror)
+set(CAPHEAP_CORE_WARNINGS -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow
+    -Wcast-align -Wstrict-prototypes -Wmissing-prototypes -Werror -ffreestanding)
 # Firmware and libc layers: the same, minus -Wpedantic (startup code needs GNU attributes/asm).
 set(CAPHEAP_FW_WARNINGS -Wall -Wextra -Wconversion -Wsign-conversion -Wshadow -Werror)
 
@@ -66,9 +68,9 @@ else()
 endif()
 
 function(capheap_add_core name)
-  cmake_parse_arguments(A "" "" "DEFINES" ${ARGN})
+  cmake_parse_arguments(A "" "" "DEFINES;INCLUDES" ${ARGN})
   add_library(${name} STATIC "${CAPHEAP_SRC_DIR}/capheap.c" "${CAPHEAP_SRC_DIR}/capheap_report.c")
-  target_include_directories(${name} PUBLIC "${CAPHEAP_ROOT}/include" "${CAPHEAP_ROOT}/ports")
+  target_include_directories(${name} PUBLIC "${CAPHEAP_ROOT}/include" "${CAPHEAP_ROOT}/ports" ${A_INCLUDES})
   target_compile_options(${name} PRIVATE ${CAPHEAP_CORE_WARNINGS})
   target_compile_definitions(${name} PUBLIC ${A_DEFINES})
 endfunction()
