@@ -31,7 +31,7 @@
 #include "capheap.h"
 #include "target_args.h"
 
-#define MAX_SLOTS 16384u
+#define MAX_SLOTS 70000u
 #define HIST 4096u /* exact histogram up to 4095 instructions; above: counted, max kept */
 
 extern char __external_start[];

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Code size of the capheap core on Cortex-M4 and RV32IMAC, measured as BENCH.md W5 says:
+# compile src/capheap.c at -Os with one section per function, partially link it with
+# -nostdlib -r -Wl,--gc-sections keeping only what the root functions reach, and read the
+# result with size(1). Roots: capheap_init, capheap_add_region, capheap_alloc, capheap_free;
+# then the same plus capheap_realloc. Two configurations: the default options, and the
+# smallest (-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0).
+#
+#   tools/size-report.sh            prints a markdown section (used by tools/rv32-latency.sh
+#                                   to regenerate docs/target-figures.md)
+# The C library functions the core calls (memset, memcpy, memmove) stay undefined: they are
+# not counted, and are listed.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+base_roots="capheap_init capheap_add_region capheap_alloc capheap_free"
+targets=("Cortex-M4" "RV32IMAC")
+declare -A cc=([Cortex-M4]=arm-none-eabi-gcc [RV32IMAC]=riscv64-unknown-elf-gcc)
+declare -A sz=([Cortex-M4]=arm-none-eabi-size [RV32IMAC]=riscv64-unknown-elf-size)
+declare -A nm=([Cortex-M4]=arm-none-eabi-nm [RV32IMAC]=riscv64-unknown-elf-nm)
+declare -A readelf=([Cortex-M4]=arm-none-eabi-readelf [RV32IMAC]=riscv64-unknown-elf-readelf)
+declare -A flags=([Cortex-M4]="-mcpu=cortex-m4 -mthumb"
+                  [RV32IMAC]="-march=rv32imac -mabi=ilp32 -mcmodel=medany")
+# Headers only (stdint.h & co): Debian's riscv64-unknown-elf has no libc but picolibc.
+declare -A hdrs=([Cortex-M4]="" [RV32IMAC]="--specs=picolibc.specs")
+configs=("default" "smallest")
+declare -A defs=([default]="" [smallest]="-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0")
+
+# measure TARGET CONFIG ROOTS... -> "text data bss|undefined"
+measure() {
+  local t=$1 c=$2; shift 2
+  local obj=$work/core-$RANDOM.o part=$work/part-$RANDOM.o us=()
+  # shellcheck disable=SC2086
+  ${cc[$t]} ${flags[$t]} ${hdrs[$t]} -Os -std=c11 -ffreestanding -ffunction-sections -fdata-sections \
+    ${defs[$c]} -I"$root/include" -c "$root/src/capheap.c" -o "$obj"
+  for r in "$@"; do us+=("-Wl,-u,$r"); done
+  # shellcheck disable=SC2086
+  ${cc[$t]} ${flags[$t]} -nostdlib -r -Wl,--gc-sections "${us[@]}" "$obj" -o "$part"
+  [ -f "$part" ] || { echo "size-report: partial link failed for $t $c" >&2; exit 1; }
+  local s und
+  s=$(${sz[$t]} "$part" | awk 'NR == 2 {print $1, $2, $3}')
+  # undefined symbols that a kept section really calls (the symbol table keeps stale ones)
+  und=$(for u in $(${nm[$t]} -u "$part" | awk '{print $NF}'); do
+          ${readelf[$t]} -rW "$part" | awk '{print $5}' | grep -qx -- "$u" && printf '%s ' "$u"
+        done | sed 's/ $//')
+  echo "$s|$und"
+}
+
+echo "## Code size of the core (BENCH.md W5)"
+echo
+echo "\`src/capheap.c\` at \`-Os -ffunction-sections -fdata-sections\`, partially linked with"
+echo "\`-nostdlib -r -Wl,--gc-sections\` rooted at the functions named; bytes of \`.text\`"
+echo "(code and read-only tables) as \`size\` reports them; \`.data\`/\`.bss\` were 0 in every row"
+echo "unless shown. Compilers: $(arm-none-eabi-gcc -dumpversion) (arm-none-eabi),"
+echo "$(riscv64-unknown-elf-gcc -dumpversion) (riscv64-unknown-elf, \`-march=rv32imac -mabi=ilp32\`)."
+echo
+echo "| target | configuration | init + add_region + alloc + free | ... + realloc | calls outside (not counted) |"
+echo "|---|---|---|---|---|"
+for t in "${targets[@]}"; do
+  for c in "${configs[@]}"; do
+    # shellcheck disable=SC2086
+    a=$(measure "$t" "$c" $base_roots) || exit 1
+    # shellcheck disable=SC2086
+    b=$(measure "$t" "$c" $base_roots capheap_realloc) || exit 1
+    read -r at ad ab <<<"${a%%|*}"
+    read -r bt bd bb <<<"${b%%|*}"
+    cell() { local x="$1 B"; [ "$2" != 0 ] && x="$x + $2 B data"; [ "$3" != 0 ] && x="$x + $3 B bss"; echo "$x"; }
+    label=$c
+    [ "$c" = smallest ] && label="smallest (\`CHECK_LEVEL=0 STATS=0\`)"
+    echo "| $t | $label | $(cell "$at" "$ad" "$ab") | $(cell "$bt" "$bd" "$bb") | ${a#*|} / ${b#*|} |"
+  done
+done
+echo
+echo "Reference (BENCH.md, Cortex-M4 / RV32IMAC, init+alloc+free | +realloc): TLSF 1087 | 1299 /"
+echo "1455 | 1755 B; o1heap 608 / 828 B; umm_malloc 568 | 980 / 1148 | 1738 B. Target for capheap:"
+echo "<= 700 B and <= 1000 B on Cortex-M4."
+echo
+echo "Regenerate: \`tools/size-report.sh\`."
