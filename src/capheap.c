@@ -870,7 +870,9 @@ static bool geometry(size_t span, geometry_t *g)
 {
     if (span > REGION_MAX) span = REGION_MAX;
     if (span < sizeof(struct capheap_region) + 4u * W) return false;
-    uint32_t nmax = (uint32_t)(span >> GSHIFT);
+    /* Blocks never include the region header: sizing the class table by
+     * what is left keeps, e.g., 64 KiB regions out of the 2^13-granule row. */
+    uint32_t nmax = (uint32_t)((span - sizeof(struct capheap_region) - W) >> GSHIFT);
     uint32_t nfl = (fls32(nmax | SLN) - SLB) + 2u;
     size_t heads_bytes = ((size_t)(nfl << SLB) - FIRST_CLASS) * sizeof(uint32_t);
     size_t sl_off = sizeof(struct capheap_region) + heads_bytes;
