@@ -1,14 +1,16 @@
 /*
- * irq_test.c - interrupts allocate while the main loop allocates (Cortex-M, SysTick).
+ * irq_test.c - interrupts allocate while the main loop allocates.
  *
- * SysTick fires every 4..80 timer ticks (160..3200 instructions at -icount shift=0; a new
- * random reload each time) while main runs a random alloc / free / realloc sequence on the
- * same heap. The handler allocates, fills, verifies, reallocates and frees blocks of its own
+ * Cortex-M (mps2-an385/an386): SysTick fires every 4..80 timer ticks (160..3200 instructions
+ * at -icount shift=0). RISC-V (virt): the machine timer fires every 2..32 ticks of mtime
+ * (200..3200 instructions). A new random period each time, while main runs a random
+ * alloc / free / realloc sequence on the same heap. The handler allocates, fills, verifies, reallocates and frees blocks of its own
  * on that heap. Run under QEMU with -icount, so that interrupts are taken between any two
  * instructions, including inside the allocator's code.
  *
  * Built twice:
- *   IRQ_TEST_LOCK=1  the heap has the PRIMASK lock port (ports/capheap_port_cortexm.h).
+ *   IRQ_TEST_LOCK=1  the heap has the interrupt-masking lock port: PRIMASK
+ *                    (ports/capheap_port_cortexm.h) or mstatus.MIE (capheap_port_riscv.h).
  *                    Passes when every block in main and in the handler keeps its contents,
  *                    capheap_check() passes throughout, no call is refused as re-entry, and
  *                    at least MIN_MID_OP interrupts arrived in the middle of a heap call.
@@ -33,8 +35,16 @@
 
 #include "capheap.h"
 #include "target_args.h"
-#if IRQ_TEST_LOCK
+#if IRQ_TEST_LOCK && defined(__arm__)
 #include "capheap_port_cortexm.h"
+#define PORT_NAME "PRIMASK lock port"
+#define PORT_INSTALL(h) capheap_port_cortexm_install(h)
+#elif IRQ_TEST_LOCK && defined(__riscv)
+#include "capheap_port_riscv.h"
+#define PORT_NAME "mstatus.MIE lock port"
+#define PORT_INSTALL(h) capheap_port_riscv_install(h)
+#else
+#define PORT_NAME "NO lock"
 #endif
 
 #ifndef IRQ_TEST_LOCK
@@ -46,9 +56,6 @@
 #define DEFAULT_STEPS 100000ul
 #define MIN_MID_OP 5000ul
 
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 
 static _Alignas(8) unsigned char ram_a[64u * 1024u];
 static _Alignas(8) unsigned char ram_b[64u * 1024u] __attribute__((section(".dram2_uninit.irq")));
@@ -119,11 +126,11 @@ static slot_t isr_slots[ISR_SLOTS];
 static uint32_t isr_rng = 0x9E3779B9u;
 static uint32_t isr_key = 1;
 
-/* The C part of the SysTick handler; frame is the exception frame (r0-r3, r12, lr, pc, xpsr). */
-void systick_c(const uint32_t *frame);
-void systick_c(const uint32_t *frame)
+static void timer_next(uint32_t ticks);
+
+/* The work of one timer interrupt; pc is where it interrupted main. */
+static void isr_body(uintptr_t pc)
 {
-    uintptr_t pc = frame[6];
     isr_count++;
     if (in_op)
         mid_op++;
@@ -166,14 +173,89 @@ void systick_c(const uint32_t *frame)
             isr_refused++;
         }
     }
-    SYST_RVR = 4u + below(&isr_rng, 77); /* next period: 4..80 ticks */
+    timer_next(below(&isr_rng, 1024));
 }
+
+#if defined(__arm__)
+/* ---- Cortex-M: SysTick ---- */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+/* r in 0..1023 -> next period 4..80 SysTick ticks (takes effect at the next reload) */
+static void timer_next(uint32_t r) { SYST_RVR = 4u + r * 77u / 1024u; }
+static void timer_start(void)
+{
+    SYST_RVR = 100;
+    SYST_CVR = 0;
+    SYST_CSR = 7; /* enable, interrupt, processor clock */
+}
+static void timer_stop(void) { SYST_CSR = 0; }
+
+/* The C part of the SysTick handler; frame is the exception frame (r0-r3, r12, lr, pc, xpsr). */
+void systick_c(const uint32_t *frame);
+void systick_c(const uint32_t *frame) { isr_body(frame[6]); }
 
 __attribute__((naked)) void SysTick_Handler(void)
 {
     __asm__ volatile("mrs r0, msp\n\t"
                      "b systick_c\n\t");
 }
+
+#elif defined(__riscv)
+/* ---- RISC-V virt: the CLINT machine timer (mtime at 10 MHz) ---- */
+#define CLINT_MTIMECMP_LO (*(volatile uint32_t *)0x02004000u)
+#define CLINT_MTIMECMP_HI (*(volatile uint32_t *)0x02004004u)
+#define CLINT_MTIME_LO (*(volatile uint32_t *)0x0200BFF8u)
+#define CLINT_MTIME_HI (*(volatile uint32_t *)0x0200BFFCu)
+#define MIE_MTIE (1u << 7)
+#define MSTATUS_MIE (1u << 3)
+
+static uint64_t mtime(void)
+{
+    uint32_t hi, lo;
+    do {
+        hi = CLINT_MTIME_HI;
+        lo = CLINT_MTIME_LO;
+    } while (hi != CLINT_MTIME_HI);
+    return ((uint64_t)hi << 32) | lo;
+}
+/* r in 0..1023 -> next interrupt 2..32 mtime ticks from now; also acknowledges this one. */
+static void timer_next(uint32_t r)
+{
+    uint64_t when = mtime() + 2u + r * 31u / 1024u;
+    CLINT_MTIMECMP_HI = 0xFFFFFFFFu; /* no spurious match while the halves change */
+    CLINT_MTIMECMP_LO = (uint32_t)when;
+    CLINT_MTIMECMP_HI = (uint32_t)(when >> 32);
+}
+
+__attribute__((interrupt("machine"), aligned(4))) static void machine_trap(void)
+{
+    uintptr_t cause, pc;
+    __asm__ volatile("csrr %0, mcause" : "=r"(cause));
+    __asm__ volatile("csrr %0, mepc" : "=r"(pc));
+    if (cause != ((1u << 31) | 7u)) { /* anything but the machine timer: give up cleanly */
+        printf("unexpected trap: mcause 0x%lx at 0x%lx\n", (unsigned long)cause, (unsigned long)pc);
+        _Exit(98);
+    }
+    isr_body(pc);
+}
+
+static void timer_start(void)
+{
+    __asm__ volatile("csrw mtvec, %0" ::"r"((uintptr_t)machine_trap));
+    timer_next(100);
+    __asm__ volatile("csrs mie, %0" ::"r"(MIE_MTIE));
+    __asm__ volatile("csrs mstatus, %0" ::"r"(MSTATUS_MIE));
+}
+static void timer_stop(void)
+{
+    __asm__ volatile("csrc mstatus, %0" ::"r"(MSTATUS_MIE));
+    __asm__ volatile("csrc mie, %0" ::"r"(MIE_MTIE));
+}
+#else
+#error "irq_test.c: Cortex-M or RISC-V only"
+#endif
 
 /* ---- main ---- */
 static slot_t main_slots[MAIN_SLOTS];
@@ -238,7 +320,7 @@ int main(int argc, char **argv)
     if (isr_rng == 0)
         isr_rng = 1;
     printf("irq_test (%s): seed %" PRIu32 ", %lu main steps\n",
-           IRQ_TEST_LOCK ? "PRIMASK lock port" : "NO lock", seed, steps);
+           PORT_NAME, seed, steps);
 
     capheap_init(&heap);
     if (capheap_add_region(&heap, ram_a, sizeof ram_a, CAPHEAP_CAPS_INTERNAL) != CAPHEAP_OK ||
@@ -247,12 +329,9 @@ int main(int argc, char **argv)
         return 1;
     }
 #if IRQ_TEST_LOCK
-    capheap_port_cortexm_install(&heap);
+    PORT_INSTALL(&heap);
 #endif
-
-    SYST_RVR = 100;
-    SYST_CVR = 0;
-    SYST_CSR = 7; /* enable, interrupt, processor clock */
+    timer_start();
 
     for (unsigned long i = 1; i <= steps; i++) {
         main_step();
@@ -265,7 +344,7 @@ int main(int argc, char **argv)
                     main_slots[k].p = NULL;
                 }
     }
-    SYST_CSR = 0;
+    timer_stop();
 
     /* Quiet now: final checks without interrupts. */
     capheap_check_result_t cr;

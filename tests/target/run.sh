@@ -11,10 +11,13 @@
 # Boards and C libraries: QEMU mps2-an385 (Cortex-M3) and mps2-an386 (Cortex-M4F) with newlib,
 # QEMU virt riscv32 (RV32IMAC) with picolibc. Tests (tests/target/CMakeLists.txt):
 #   <board>.model, .model_check_level2   randomized model test, 5 regions incl. a linker section
-#   <board>.unit                         the core's unit tests (tests/unit) built for the target
+#   <board>.unit.<test>.<config>         the core's tests/unit programs built for the target
 #   <board>.libc, .libc_symbols          libc allocation goes through capheap; libc's
 #                                        allocator is not linked
-#   an38x.irq_lock, .irq_nolock_detected SysTick allocates while main does, under -icount
+#   <board>.irq_lock, .irq_nolock_detected
+#                                        a timer interrupt (SysTick / CLINT) allocates while
+#                                        main does, under -icount; with and without the port
+#   rv32.latency_smoke                   the latency firmware runs (counts not asserted)
 #   an385.demo, rv32.demo                the demos, with their report
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
