@@ -110,8 +110,22 @@ int main(void)
     printf("===========================================================\n");
     uint32_t after = allocs_so_far();
     expect(rc == CAPHEAP_OK, "PSRAM region added");
-    printf("heap: %u regions; printf's first call made %u allocation(s) from capheap\n",
-           (unsigned)stats().region_count, (unsigned)(after - before));
+    expect(stats().region_count == 3, "three regions");
+    static const char *const steps[3] = {
+        "1. CAPHEAP_HEAP_ALLOCATOR(72 * 1024)                        ",
+        "2. CAPHEAP_HEAP_ALLOCATOR_IN_SECTION(\".dram2_uninit\", 64000)",
+        "3. CAPHEAP_ADD_EXTERNAL((void *)0x21000000, 16u << 20)       ",
+    };
+    /* Regions are listed in the order they are tried: internal (priority 0) before PSRAM (-1). */
+    for (size_t i = 0; i < 3; i++) {
+        capheap_region_stats_t rs;
+        if (capheap_get_region_stats(&capheap_global, i, &rs) == CAPHEAP_OK)
+            printf("%s -> region %u at %p, %u bytes usable\n", steps[i], (unsigned)i, rs.start,
+                   (unsigned)rs.size);
+    }
+    printf("4. newlib's malloc family replaced (libc/newlib/capheap_newlib.c):\n"
+           "   printf's first call just made %u allocation(s) from capheap (stdout's buffer)\n",
+           (unsigned)(after - before));
     expect(after > before, "newlib's stdout buffer came from capheap");
 
     printf("\n-- allocations that require internal RAM\n");
