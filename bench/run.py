@@ -59,6 +59,15 @@ SLVARS = ["capheap-sl2", "capheap", "capheap-sl4", "capheap-sl5"]
 SL_OF = {"capheap-sl2": 2, "capheap": 3, "capheap-sl4": 4, "capheap-sl5": 5}
 
 
+COLOR = {"capheap": "#c0392b", "capheap-lean": "#e67e22", "glibc": "#2e86c1", "jemalloc": "#27ae60",
+         "mimalloc": "#8e44ad", "tcmalloc": "#17a589", "firstfit": "#7f8c8d", "o1heap (ref)": "#1c1c1c",
+         "TLSF (ref)": "#a0522d", "null": "#bbbbbb"}
+
+
+def lc(label):
+    return ' lc rgb "%s"' % COLOR.get(label, "#444444")
+
+
 def cell_name(heap, dist):
     return "%s %s" % ("64K" if heap == 65536 else "1M" if heap == 1048576 else str(heap), dist)
 
@@ -106,6 +115,8 @@ class Runner:
             out, err, rc = p.stdout, p.stderr, p.returncode
         except subprocess.TimeoutExpired:
             out, err, rc = "", "timeout", -1
+        except OSError as e:
+            out, err, rc = "", str(e), -1
         dt = time.time() - t0
         recs = []
         for line in out.splitlines():
@@ -321,12 +332,22 @@ def profile_capheap(runner, heap, dist, out_dir):
     except OSError:
         pass
     funcs, lines = [], []
-    section, src = "funcs", None
+    section, src, lineno = "funcs", None, None
     for line in ann.splitlines():
         if line.startswith("-- Auto-annotated source:"):
             src = line.split(":", 1)[1].strip()
-            section = "src"
+            section, lineno = "src", None
             continue
+        mk = re.match(r"^-- line (\d+) -+", line)
+        if mk:
+            lineno = int(mk.group(1))
+            continue
+        if section == "src" and lineno is not None and not line.lstrip().startswith("=>") and line.strip() \
+                and not line.startswith("--"):
+            here = lineno
+            lineno += 1
+        else:
+            here = None
         m = re.match(r"^\s*([\d,]+)\s+(\S.*)$", line)
         if not m:
             continue
@@ -335,8 +356,9 @@ def profile_capheap(runner, heap, dist, out_dir):
         if section == "funcs" and ":" in rest and "PROGRAM TOTALS" not in rest and "events annotated" not in rest:
             fn = rest.split(" [")[0]
             funcs.append((n / ops, fn.replace(ROOT + "/", "").replace("bench/../", "")))
-        elif section == "src" and src and src.endswith("capheap.c") and not rest.startswith("=>"):
-            lines.append((n / ops, rest.strip()))
+        elif section == "src" and src and src.endswith("capheap.c") and not rest.startswith("=>") \
+                and "events annotated" not in rest:
+            lines.append((n / ops, ("%d: " % here if here else "") + rest.strip()))
     funcs.sort(key=lambda x: -x[0])
     lines.sort(key=lambda x: -x[0])
     return {"cell": cell_name(heap, dist), "instr_per_op": float(recs[0]["instr_per_op"]),
@@ -385,7 +407,7 @@ def gnuplot(script, cwd):
                        stderr=subprocess.PIPE)
     if r.returncode != 0:
         if not QUIET_PLOTS:
-            print("gnuplot failed:", r.stderr.strip().splitlines()[-1:])
+            print("gnuplot failed:", script.splitlines()[1], r.stderr.strip().splitlines()[-1:])
         return False
     return True
 
@@ -411,7 +433,7 @@ def report(results, meta, ref, out_md, res_dir, profiles, quick=False):
     w("")
     w("| | |")
     w("|---|---|")
-    for k in ("core", "cpu", "compiler", "valgrind", "runner32", "malloc_from", "duration"):
+    for k in ("core", "cpu", "load", "compiler", "valgrind", "runner32", "malloc_from", "duration"):
         if k in meta:
             w("| %s | %s |" % (k, meta[k]))
     w("")
@@ -505,7 +527,7 @@ set logscale y
 set yrange [10:*]
 set key outside right
 set ylabel "instructions / op"
-plot """ + ", ".join('"w1.dat" using %d:xtic(1) title "%s"' % (k + 2, c) for k, c in enumerate(cols)) + "\n")
+plot """ + ", ".join('"w1.dat" using %d:xtic(1) title "%s"%s' % (k + 2, c, lc(c)) for k, c in enumerate(cols)) + "\n")
     if "w1_instructions.png" in plots:
         w("")
         w("![W1 instructions per op](results/w1_instructions.png)")
@@ -557,6 +579,16 @@ plot """ + ", ".join('"w1.dat" using %d:xtic(1) title "%s"' % (k + 2, c) for k, 
             w("| %s | %.1f | %s |" % ("**%s**" % label if label == "capheap" else label, p,
                                        " | ".join(fmt(w2v(label, h, p, b), 1) + ("%" if w2v(label, h, p, b) else "")
                                                   for h in HEAPS for b in (64, 32))))
+    bounds = {}
+    for b in (64, 32):
+        r6 = one(results, kind="w6", label="capheap", bits=b)
+        if r6:
+            for h in HEAPS:
+                bounds[(h, b)] = layout_bound(h, int(r6["header"]), int(r6["align"]), int(r6["min_block"]))
+    if bounds:
+        w("| capheap's layout bound: no fragmentation at all, only header + granule rounding (from W6) | | %s |"
+          % " | ".join(fmt(bounds.get((h, b)), 1) + ("%" if (h, b) in bounds else "") for h in HEAPS
+                       for b in (64, 32)))
     for rl in ("TLSF (mattconte)", "umm_malloc", "o1heap v2", "naive first fit"):
         v = ref["w2"][rl]
         w("| %s *(reference, from BENCH.md)* | 0.3 | %s |" % (rl, " | ".join(
@@ -565,8 +597,13 @@ plot """ + ", ".join('"w1.dat" using %d:xtic(1) title "%s"' % (k + 2, c) for k, 
     for h, lim in ((65536, T["w2_64K_pct"]), (1048576, T["w2_1M_pct"])):
         for b in (64, 32):
             x = w2v("capheap", h, 0.3, b)
+            bd = bounds.get((h, b))
+            note = ""
+            if bd is not None:
+                note = " (layout bound %.1f%%%s)" % (bd, ": the target is out of reach of this block layout"
+                                                      if bd < lim else "")
             targets.append(("W2 efficiency %s %d-bit ≥ %.1f%%" % (cell_name(h, "").strip(), b, lim),
-                            x is not None and x >= lim, "%s%%" % fmt(x, 1)))
+                            x is not None and x >= lim, "%s%%%s" % (fmt(x, 1), note)))
     rows = []
     for h in HEAPS:
         for b in (64, 32):
@@ -586,8 +623,8 @@ set key outside right
 set ylabel "live requested bytes / heap (%)"
 set arrow from graph 0, first 94.4 to graph 0.5, first 94.4 nohead dt 2 lw 2
 set arrow from graph 0.5, first 97 to graph 1, first 97 nohead dt 2 lw 2
-plot "w2.dat" using 2:xtic(1) title "capheap", "" using 3 title "firstfit", "" using 4 title "TLSF (ref)"
-""")
+""" + 'plot "w2.dat" using 2:xtic(1) title "capheap"%s, "" using 3 title "firstfit"%s, ' \
+        '"" using 4 title "TLSF (ref)"%s\n' % (lc("capheap"), lc("firstfit"), lc("TLSF (ref)")))
     if "w2_efficiency.png" in plots:
         w("![W2 efficiency](results/w2_efficiency.png)")
         w("")
@@ -651,7 +688,7 @@ plot "w2.dat" using 2:xtic(1) title "capheap", "" using 3 title "firstfit", "" u
     tsv(os.path.join(res_dir, "w3.dat"), rows)
     panels = []
     for ci, (h, d) in enumerate(CELLS):
-        pl = ", ".join('"w3.dat" using %d:xtic(1) with linespoints title "%s"' % (2 + ci * len(MAIN) + li, l)
+        pl = ", ".join('"w3.dat" using %d:xtic(1) with linespoints title "%s"%s' % (2 + ci * len(MAIN) + li, l, lc(l))
                        for li, l in enumerate(MAIN))
         panels.append('set title "W3 %s"\nplot %s' % (cells[ci], pl))
     plot("w3_latency.png", """set terminal pngcairo size 1500,850 font ",9"
@@ -725,7 +762,8 @@ set logscale xy
 set key outside right
 set xlabel "live blocks"
 set ylabel "instructions / op"
-plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2 title "%s"' % (k + 2, l) for k, l in enumerate(w4))
+plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % (k + 2, lc(l), l)
+                      for k, l in enumerate(w4))
          + "\n")
     if "w4_scaling.png" in plots:
         w("![W4 scaling](results/w4_scaling.png)")
@@ -805,6 +843,7 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
      "" using 2:4 with linespoints lw 2 title "1 MiB"
 """)
     if "sl_tradeoff.png" in plots:
+        w("")
         w("![SL_BITS trade-off](results/sl_tradeoff.png)")
     w("")
 
@@ -823,7 +862,7 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
             for n, fn in pr["funcs"]:
                 w("| %.1f | `%s` |" % (n, fn.replace("|", "\\|")))
             w("")
-            w("| instr/op | line of src/capheap.c |")
+            w("| instr/op | line: source of src/capheap.c |")
             w("|---|---|")
             for n, ln in pr["lines"]:
                 w("| %.2f | `%s` |" % (n, ln.replace("|", "\\|")[:110]))
@@ -861,8 +900,8 @@ set style fill solid 0.85 border -1
 set logscale y
 set key outside right
 set ylabel "ratio to capheap"
-plot for [k=2:%d] "ns_ratio_t.dat" using k:xtic(1) title columnheader(k)
-""" % (len(ratio_rows) + 1), res_dir):
+plot """ + ", ".join('"ns_ratio_t.dat" using %d:xtic(1) title columnheader(%d)%s' % (k + 2, k + 2, lc(r[0].strip('"')))
+                      for k, r in enumerate(ratio_rows)) + "\n", res_dir):
         i = md.index("## W2 — heap efficiency (live requested bytes / heap at the first unexplained failure; "
                      "mean of %d seeds)" % W2_SEEDS)
         md[i:i] = ["![W1 ns ratio](results/w1_ns_ratio.png)", ""]
@@ -870,6 +909,20 @@ plot for [k=2:%d] "ns_ratio_t.dat" using k:xtic(1) title columnheader(k)
     with open(out_md, "w") as f:
         f.write("\n".join(md) + "\n")
     return targets, plots
+
+
+def layout_bound(heap, header, granule, min_block, points=20000):
+    """W2's ceiling for an allocator that never fragments: requested / block bytes,
+    with block = max(min_block, round_up(request + header, granule)), averaged
+    over W2's log-uniform request sizes 8..heap/64 (control data ignored)."""
+    lo, hi = 8, heap // 64
+    es = eb = 0.0
+    for i in range(points):
+        u = (i + 0.5) / points
+        sz = min(max(int(lo * (hi / lo) ** u), lo), hi - 1)
+        es += sz
+        eb += max(min_block, (sz + header + granule - 1) // granule * granule)
+    return 100.0 * es / eb
 
 
 def human(n):
@@ -892,11 +945,16 @@ def machine_meta(runner32_desc):
     meta["compiler"] = subprocess.run(["gcc", "--version"], stdout=subprocess.PIPE, text=True).stdout.splitlines()[0] \
         + ", -O2"
     meta["valgrind"] = subprocess.run(["valgrind", "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    rev = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %s", "--", "src/capheap.c", "include/capheap.h"],
+    rev = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %s", "--", "src/capheap.c"],
                          stdout=subprocess.PIPE, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src/capheap.c", "include/capheap.h"],
-                           stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta["core"] = "src/capheap.c at commit %s%s" % (rev or "?", " **plus uncommitted changes**" if dirty else "")
+    snap = os.path.join(BUILD, "src", "capheap.c")
+
+    def blob(args):
+        return subprocess.run(["git", "-C", ROOT] + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True).stdout.strip()
+    same = os.path.exists(snap) and blob(["hash-object", snap]) == blob(["rev-parse", "HEAD:src/capheap.c"])
+    meta["core"] = "src/capheap.c as of commit %s%s" % (
+        rev or "?", "" if same else " **plus uncommitted changes** (the compiled copy is bench/build/src/capheap.c)")
     meta["runner32"] = "32-bit builds (-m32) run %s" % runner32_desc
     meta["date"] = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     return meta
@@ -908,8 +966,19 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--out", default=HERE, help="directory for RESULTS.md and results/ (default: bench/)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="re-render RESULTS.md and the plots from results/raw.json without running anything")
     args = ap.parse_args()
     t_start = time.time()
+    if args.report_only:
+        res_dir = os.path.join(args.out, "results")
+        with open(os.path.join(res_dir, "raw.json")) as f:
+            raw = json.load(f)
+        with open(os.path.join(HERE, "reference.json")) as f:
+            ref = json.load(f)
+        report(raw["results"], raw["meta"], ref, os.path.join(args.out, "RESULTS.md"), res_dir, raw.get("profiles", []))
+        print("bench: re-rendered %s" % os.path.join(args.out, "RESULTS.md"))
+        return 0
     if not args.no_build:
         build(args.jobs, "quick" if args.quick else "all")
     r32, r32desc = detect_runner32()
@@ -927,7 +996,9 @@ def main():
     serial, parallel = full_jobs(have32)
     print("bench: %d timing runs (one at a time), then %d runs on %d cores" % (len(serial), len(parallel), args.jobs),
           flush=True)
+    load = os.getloadavg()
     runner.run(serial, parallel=False, progress="timing + W3 latency")
+    load_after = os.getloadavg()
     runner.run(parallel, parallel=True, progress="callgrind, W2, W2b, W6")
     profiles = [profile_capheap(runner, 65536, "a", res_dir), profile_capheap(runner, 1048576, "b", res_dir)]
     # which file really provides malloc in each binary
@@ -939,10 +1010,13 @@ def main():
             mf.append("%s → %s" % (m.group(1), os.path.basename(m.group(2))))
     meta = machine_meta(r32desc)
     meta["malloc_from"] = ", ".join(mf)
+    meta["load"] = ("1-minute load average %.2f before the timing runs, %.2f after them (on %d cores; other "
+                    "processes make W3 tails and ns ratios noisier)" % (load[0], load_after[0], os.cpu_count()))
     meta["command"] = "scripts/bench"
     meta["duration"] = "%.0f s for the whole suite" % (time.time() - t_start)
     with open(os.path.join(res_dir, "raw.json"), "w") as f:
-        json.dump({"meta": meta, "results": runner.results, "errors": runner.errors}, f, indent=0)
+        json.dump({"meta": meta, "results": runner.results, "errors": runner.errors, "profiles": profiles}, f,
+                  indent=0)
     targets, plots = report(runner.results, meta, ref, os.path.join(out_dir, "RESULTS.md"), res_dir, profiles)
     runner.close()
     print("bench: wrote %s and %d plots in %.0f s" % (os.path.join(out_dir, "RESULTS.md"), len(plots),
