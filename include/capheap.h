@@ -331,7 +331,7 @@ struct capheap_heap {
     void *lock_ctx_;
     capheap_error_fn on_error_;
     void *error_ctx_;
-    volatile uint32_t busy_;
+    uint32_t state_; /* bit 0: a call is inside; bit 1: lock hooks set */
     uint32_t region_count_;
     uint32_t error_count_[CAPHEAP_ERROR_KINDS];
     uint32_t fail_count_;

@@ -66,6 +66,14 @@ void *memmove(void *, const void *, size_t);
 #define ch_memmove memmove
 #endif
 
+/* Hot-path helpers are forced inline when optimising for speed; at -Os the
+ * compiler decides (code size matters more there). */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__OPTIMIZE_SIZE__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
 typedef uintptr_t word_t;
 
 #define W ((size_t)sizeof(word_t))
@@ -164,17 +172,10 @@ static inline unsigned fls32(uint32_t x)
 
 /* Class index of a block of n granules (n >= 2): classes are exact below
  * 2*SLN granules, then SLN classes per power of two. */
-static inline unsigned class_of(uint32_t n)
+HOT unsigned class_of(uint32_t n)
 {
     unsigned sh = fls32(n | SLN) - SLB;
     return (sh << SLB) + (unsigned)(n >> sh);
-}
-
-/* Smallest class all of whose blocks have at least n granules. */
-static inline unsigned class_fit(uint32_t n)
-{
-    unsigned sh = fls32(n | SLN) - SLB;
-    return class_of(n + ((1u << sh) - 1u));
 }
 
 /* ===================================================================== */
@@ -221,7 +222,7 @@ static inline fblk_t *first_blk(const capheap_region_t *r) { return at(r, r->lo 
 /* ===================================================================== */
 /* Free lists                                                             */
 /* ===================================================================== */
-static inline void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
+HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
 {
     unsigned idx = class_of((uint32_t)(size >> GSHIFT));
     uint32_t *hd = &heads(r)[idx];
@@ -239,7 +240,7 @@ static inline void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
 }
 
 /* Remove the head of list idx (b), known to be its first element. */
-static inline void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
+HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
 {
     uint32_t nx = b->next;
     heads(r)[idx] = nx;
@@ -252,7 +253,7 @@ static inline void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
     }
 }
 
-static inline void list_remove(capheap_region_t *r, fblk_t *b, size_t size)
+HOT void list_remove(capheap_region_t *r, fblk_t *b, size_t size)
 {
     if (b->prev != 0u) {
         uint32_t nx = b->next;
@@ -264,7 +265,7 @@ static inline void list_remove(capheap_region_t *r, fblk_t *b, size_t size)
 }
 
 /* First non-empty class >= idx, or UINT_MAX. */
-static inline unsigned find_class(const capheap_region_t *r, unsigned idx)
+HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
 {
     unsigned fl = idx >> SLB;
     if (fl >= r->nfl) return UINT_MAX;
@@ -280,23 +281,24 @@ static inline unsigned find_class(const capheap_region_t *r, unsigned idx)
 
 /* Take a free block of at least size bytes out of the lists; NULL if none.
  * Good fit first (a class whose every block is large enough), then the
- * first block of the request's own class (exact fallback). */
-static fblk_t *region_take(capheap_region_t *r, size_t size)
+ * first block of the request's own class (exact fallback). Precondition:
+ * size <= REGION_MAX, so its granule count fits 32 bits. One count of
+ * leading zeros serves both classes: rounding n up by one class width moves
+ * its top bit up by at most one. */
+HOT fblk_t *region_take(capheap_region_t *r, size_t size)
 {
-    if (size > r->end) return NULL;
     uint32_t n = (uint32_t)(size >> GSHIFT);
-    unsigned idx = find_class(r, class_fit(n));
-    if (idx != UINT_MAX) {
-        fblk_t *b = at(r, heads(r)[idx]);
-        list_pop(r, b, idx);
-        return b;
+    unsigned sh = fls32(n | SLN) - SLB;
+    uint32_t rn = n + ((1u << sh) - 1u);
+    unsigned sh2 = sh + (unsigned)((rn >> (sh + SLB + 1u)) != 0u);
+    unsigned idx = find_class(r, (sh2 << SLB) + (unsigned)(rn >> sh2));
+    if (idx == UINT_MAX) {
+        idx = (sh << SLB) + (unsigned)(n >> sh);
+        if ((idx >> SLB) >= r->nfl) return NULL;
+        uint32_t h = heads(r)[idx];
+        if (h == 0u || bsize(at(r, h)) < size) return NULL;
     }
-    idx = class_of(n);
-    if ((idx >> SLB) >= r->nfl) return NULL;
-    uint32_t h = heads(r)[idx];
-    if (h == 0u) return NULL;
-    fblk_t *b = at(r, h);
-    if (bsize(b) < size) return NULL;
+    fblk_t *b = at(r, heads(r)[idx]);
     list_pop(r, b, idx);
     return b;
 }
@@ -304,7 +306,7 @@ static fblk_t *region_take(capheap_region_t *r, size_t size)
 /* Make free, unlinked block b (have bytes) a used block of size bytes;
  * the tail goes back to the lists if it can form a block. Returns the
  * bytes the block really got. */
-static inline size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size)
+HOT size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size)
 {
     word_t prev = b->hdr & F_PREV_USED;
     size_t rest = have - size;
@@ -322,7 +324,7 @@ static inline size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t s
 }
 
 /* Return used block b of size bytes to the lists, merging neighbours. */
-static inline void release(capheap_region_t *r, fblk_t *b, size_t size)
+HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
 {
     fblk_t *n = next_blk(b, size);
     word_t nh = n->hdr;
@@ -349,29 +351,60 @@ static inline void release(capheap_region_t *r, fblk_t *b, size_t size)
 /* ===================================================================== */
 /* Locking, errors, statistics                                           */
 /* ===================================================================== */
-static inline bool enter(capheap_heap_t *h, uintptr_t *tok)
+/* The heap's state word: one load decides the common case (no lock hooks,
+ * nobody inside), so entering and leaving cost two stores and a compare. */
+/* Keeps the compiler from moving heap accesses across the busy marking (an
+ * interrupt handler must never see the heap changing while state_ is 0). */
+#if defined(__GNUC__) || defined(__clang__)
+#define BARRIER() __asm__ __volatile__("" ::: "memory")
+#else
+#define BARRIER() ((void)0)
+#endif
+
+#define ST_BUSY 1u
+#define ST_LOCK 2u
+
+static bool enter_slow(capheap_heap_t *h, uintptr_t *tok)
 {
-    *tok = 0;
-    if (h->lock_ != NULL) {
+    BARRIER();
+    if ((h->state_ & ST_LOCK) != 0u) {
         *tok = h->lock_(h->lock_ctx_);
         if (*tok == CAPHEAP_LOCK_FAILED) return false;
     }
 #if CAPHEAP_CHECK_LEVEL >= 1
-    if (h->busy_ != 0u) {
-        if (h->unlock_ != NULL) h->unlock_(h->lock_ctx_, *tok);
+    if ((h->state_ & ST_BUSY) != 0u) {
+        if ((h->state_ & ST_LOCK) != 0u) h->unlock_(h->lock_ctx_, *tok);
         return false;
     }
-    h->busy_ = 1u;
+    h->state_ |= ST_BUSY;
 #endif
     return true;
 }
 
-static inline void leave(capheap_heap_t *h, uintptr_t tok)
+HOT bool enter(capheap_heap_t *h, uintptr_t *tok)
+{
+    if (h->state_ == 0u) {
+#if CAPHEAP_CHECK_LEVEL >= 1
+        h->state_ = ST_BUSY;
+        BARRIER();
+#endif
+        return true;
+    }
+    *tok = 0;
+    return enter_slow(h, tok);
+}
+
+HOT void leave(capheap_heap_t *h, uintptr_t tok)
 {
 #if CAPHEAP_CHECK_LEVEL >= 1
-    h->busy_ = 0u;
+    BARRIER();
+    if (h->state_ == ST_BUSY) {
+        h->state_ = 0u;
+        return;
+    }
+    h->state_ &= ~ST_BUSY;
 #endif
-    if (h->unlock_ != NULL) h->unlock_(h->lock_ctx_, tok);
+    if ((h->state_ & ST_LOCK) != 0u) h->unlock_(h->lock_ctx_, tok);
 }
 
 static inline void count_error(capheap_heap_t *h, capheap_error_t code)
@@ -401,7 +434,7 @@ static void reentry(capheap_heap_t *h, void *ptr, size_t size, uint32_t caps)
     raise_error(h, CAPHEAP_E_REENTRY, ptr, size, caps);
 }
 
-static inline void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t size)
+HOT void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t size)
 {
     r->used += (uint32_t)size;
 #if CAPHEAP_STATS
@@ -415,7 +448,7 @@ static inline void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t siz
 #endif
 }
 
-static inline void note_free(capheap_heap_t *h, capheap_region_t *r, size_t size)
+HOT void note_free(capheap_heap_t *h, capheap_region_t *r, size_t size)
 {
     r->used -= (uint32_t)size;
 #if CAPHEAP_STATS
@@ -460,20 +493,37 @@ static inline size_t block_for(size_t size)
 /* ===================================================================== */
 /* Allocation (lock held)                                                 */
 /* ===================================================================== */
-static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t caps,
-                          capheap_error_t *err)
+/* Why did no region serve the request? (cold path) */
+static capheap_error_t why_failed(const capheap_heap_t *h, size_t size, size_t align, uint32_t caps)
+{
+    if (size > MAX_REQUEST || (align > G && block_for(size) > SIZE_MAX - align - G))
+        return CAPHEAP_E_SIZE_OVERFLOW;
+    for (const capheap_region_t *r = h->regions_; r != NULL; r = r->next)
+        if ((r->caps & caps) == caps) return CAPHEAP_E_NOMEM;
+    return CAPHEAP_E_NO_CAPS;
+}
+
+/* Count a failed allocation (lock held). */
+static capheap_error_t note_fail(capheap_heap_t *h, size_t size, size_t align, uint32_t caps)
+{
+    capheap_error_t err = why_failed(h, size, align, caps);
+    count_error(h, err);
+    h->fail_count_++;
+    return err;
+}
+
+/* Allocate with the lock held; align > G only for the aligned calls. */
+static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t caps)
 {
     size_t b = block_for(size);
     size_t need = b;
-    if (b == 0u) goto overflow;
     if (align > G) {
-        if (b > SIZE_MAX - align - G) goto overflow;
+        if (b == 0u || b > SIZE_MAX - align - G) return NULL;
         need = b + align + G;
     }
-    bool any = false;
+    if (need > REGION_MAX || b == 0u) return NULL;
     for (capheap_region_t *r = h->regions_; r != NULL; r = r->next) {
         if ((r->caps & caps) != caps) continue;
-        any = true;
         fblk_t *blk = region_take(r, need);
         if (blk == NULL) continue;
         size_t have = bsize(blk);
@@ -495,42 +545,61 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
         note_alloc(h, r, got);
         return (char *)blk + W;
     }
-    *err = any ? CAPHEAP_E_NOMEM : CAPHEAP_E_NO_CAPS;
-    goto fail;
-overflow:
-    *err = CAPHEAP_E_SIZE_OVERFLOW;
-fail:
-    count_error(h, *err);
-    h->fail_count_++;
+    return NULL;
+}
+
+/* Failure or re-entry of an allocation call (cold path). */
+static void *alloc_failed(capheap_heap_t *h, bool entered, uintptr_t tok, size_t size, size_t align,
+                          uint32_t caps)
+{
+    if (!entered) {
+        reentry(h, NULL, size, caps);
+        return NULL;
+    }
+    capheap_error_t err = note_fail(h, size, align, caps);
+    leave(h, tok);
+    raise_error(h, err, NULL, size, caps);
     return NULL;
 }
 
 static void *alloc_entry(capheap_heap_t *h, size_t size, size_t align, uint32_t caps)
 {
     if (h == NULL) return NULL;
-    uintptr_t tok;
-    if (!enter(h, &tok)) {
-        reentry(h, NULL, size, caps);
-        return NULL;
-    }
-    capheap_error_t err = CAPHEAP_OK;
-    void *p = alloc_locked(h, size, align, caps, &err);
+    uintptr_t tok = 0;
+    if (!enter(h, &tok)) return alloc_failed(h, false, 0, size, align, caps);
+    void *p = alloc_locked(h, size, align, caps);
+    if (p == NULL) return alloc_failed(h, true, tok, size, align, caps);
     leave(h, tok);
-    if (p == NULL) raise_error(h, err, NULL, size, caps);
     return p;
 }
 
-void *capheap_alloc(capheap_heap_t *heap, size_t size) { return alloc_entry(heap, size, G, 0u); }
-
+/* The hot path: everything inline, failures out of line. */
 void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
 {
-    return alloc_entry(heap, size, G, caps);
+    if (heap == NULL) return NULL;
+    uintptr_t tok = 0;
+    if (!enter(heap, &tok)) return alloc_failed(heap, false, 0, size, G, caps);
+    if (size <= REGION_MAX) {
+        size_t b = block_for(size);
+        for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
+            if ((r->caps & caps) != caps) continue;
+            fblk_t *blk = region_take(r, b);
+            if (blk == NULL) continue;
+            size_t got = carve(r, blk, bsize(blk), b);
+            note_alloc(heap, r, got);
+            leave(heap, tok);
+            return (char *)blk + W;
+        }
+    }
+    return alloc_failed(heap, true, tok, size, G, caps);
 }
+
+void *capheap_alloc(capheap_heap_t *heap, size_t size) { return capheap_alloc_caps(heap, size, 0u); }
 
 static bool bad_align(capheap_heap_t *h, size_t align, size_t size, uint32_t caps)
 {
     if (align != 0u && (align & (align - 1u)) == 0u) return false;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(h, &tok)) {
         reentry(h, NULL, size, caps);
         return true;
@@ -557,7 +626,7 @@ void *capheap_calloc_caps(capheap_heap_t *heap, size_t count, size_t size, uint3
 {
     if (heap == NULL) return NULL;
     if (size != 0u && count > SIZE_MAX / size) {
-        uintptr_t tok;
+        uintptr_t tok = 0;
         if (!enter(heap, &tok)) {
             reentry(heap, NULL, size, caps);
             return NULL;
@@ -581,7 +650,7 @@ void *capheap_calloc(capheap_heap_t *heap, size_t count, size_t size)
 void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *caps_list, size_t n)
 {
     if (heap == NULL) return NULL;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, NULL, size, n ? caps_list[0] : 0u);
         return NULL;
@@ -601,7 +670,7 @@ void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *ca
         for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
             if ((r->caps & last) != last) continue;
             e = CAPHEAP_E_NOMEM;
-            fblk_t *blk = region_take(r, b);
+            fblk_t *blk = b <= REGION_MAX ? region_take(r, b) : NULL;
             if (blk == NULL) continue;
             size_t got = carve(r, blk, bsize(blk), b);
             note_alloc(heap, r, got);
@@ -647,7 +716,7 @@ static capheap_error_t walk_to(const capheap_region_t *r, const fblk_t *b)
 }
 #endif
 
-static capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
+HOT capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
 {
     capheap_region_t *r = h->regions_;
     uintptr_t off = 0;
@@ -692,32 +761,38 @@ static capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
     return CAPHEAP_OK;
 }
 
+/* A rejected pointer or re-entry (cold path). */
+static int free_failed(capheap_heap_t *h, bool entered, uintptr_t tok, void *ptr, capheap_error_t err)
+{
+    if (!entered) {
+        reentry(h, ptr, 0, 0);
+        return CAPHEAP_E_REENTRY;
+    }
+    count_error(h, err);
+    leave(h, tok);
+    raise_error(h, err, ptr, 0, 0);
+    return err;
+}
+
 int capheap_free(capheap_heap_t *heap, void *ptr)
 {
     if (ptr == NULL) return CAPHEAP_OK;
     if (heap == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok;
-    if (!enter(heap, &tok)) {
-        reentry(heap, ptr, 0, 0);
-        return CAPHEAP_E_REENTRY;
-    }
+    uintptr_t tok = 0;
+    if (!enter(heap, &tok)) return free_failed(heap, false, 0, ptr, CAPHEAP_E_REENTRY);
     found_t f;
     capheap_error_t err = locate(heap, ptr, &f);
-    if (err == CAPHEAP_OK) {
-        note_free(heap, f.r, f.size);
-        release(f.r, f.b, f.size);
-    } else {
-        count_error(heap, err);
-    }
+    if (err != CAPHEAP_OK) return free_failed(heap, true, tok, ptr, err);
+    note_free(heap, f.r, f.size);
+    release(f.r, f.b, f.size);
     leave(heap, tok);
-    if (err != CAPHEAP_OK) raise_error(heap, err, ptr, 0, 0);
-    return err;
+    return CAPHEAP_OK;
 }
 
 size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
 {
     if (ptr == NULL || heap == NULL) return 0;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, ptr, 0, 0);
         return 0;
@@ -792,7 +867,7 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
         (void)capheap_free(heap, ptr);
         return NULL;
     }
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, ptr, size, caps);
         return NULL;
@@ -809,8 +884,10 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
         } else {
             if ((f.r->caps & caps) == caps) res = resize_in_place(heap, &f, b);
             if (res == NULL) {
-                res = alloc_locked(heap, size, G, caps, &err);
-                if (res != NULL) {
+                res = alloc_locked(heap, size, G, caps);
+                if (res == NULL) {
+                    err = note_fail(heap, size, G, caps);
+                } else {
                     size_t keep = f.size - W;
                     ch_memcpy(res, ptr, keep < size ? keep : size);
                     note_free(heap, f.r, f.size);
@@ -848,6 +925,7 @@ void capheap_set_lock(capheap_heap_t *heap, capheap_lock_fn lock, capheap_unlock
     bool both = lock != NULL && unlock != NULL;
     heap->lock_ = both ? lock : NULL;
     heap->unlock_ = both ? unlock : NULL;
+    heap->state_ = both ? (heap->state_ | ST_LOCK) : (heap->state_ & ~ST_LOCK);
     heap->lock_ctx_ = both ? ctx : NULL;
 }
 
@@ -952,7 +1030,7 @@ int capheap_add_region_ex(capheap_heap_t *heap, void *mem, size_t size, uint32_t
 {
     if (region_out != NULL) *region_out = NULL;
     if (heap == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, mem, size, caps);
         return CAPHEAP_E_REENTRY;
@@ -1010,7 +1088,7 @@ static void fill_region_stats(const capheap_region_t *r, capheap_region_stats_t 
 int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 {
     if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, NULL, 0, 0);
         return CAPHEAP_E_REENTRY;
@@ -1044,7 +1122,7 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_stats_t *out)
 {
     if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, NULL, 0, 0);
         return CAPHEAP_E_REENTRY;
@@ -1087,7 +1165,7 @@ const char *capheap_strerror(int code)
 int capheap_walk(capheap_heap_t *heap, capheap_walk_fn fn, void *ctx)
 {
     if (heap == NULL || fn == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, NULL, 0, 0);
         return CAPHEAP_E_REENTRY;
@@ -1208,7 +1286,7 @@ int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out)
     ch_memset(&res, 0, sizeof res);
     checker_t c;
     c.res = &res;
-    uintptr_t tok;
+    uintptr_t tok = 0;
     if (!enter(heap, &tok)) {
         reentry(heap, NULL, 0, 0);
         if (out != NULL) *out = res;
