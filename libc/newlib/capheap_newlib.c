@@ -11,8 +11,10 @@
  * dlmalloc family) is ever linked:
  *   reentrant:     _malloc_r _free_r _realloc_r _calloc_r _memalign_r _valloc_r _pvalloc_r
  *                  _malloc_usable_size_r _mallinfo_r _malloc_stats_r _mallopt_r _malloc_trim_r
+ *                  _mstats_r
  *   plain:         malloc free realloc calloc memalign valloc pvalloc aligned_alloc
  *                  posix_memalign malloc_usable_size mallinfo malloc_stats mallopt malloc_trim
+ *                  mstats
  *   lock:          __malloc_lock __malloc_unlock
  * newlib's reallocf, reallocarray and cfree call the functions above and may stay newlib's.
  *
@@ -143,6 +145,13 @@ void _malloc_stats_r(struct _reent *r)
     capheap_report(&capheap_global, write_stderr, NULL);
 }
 
+/* The old statistics call: a title line, then the report. */
+void _mstats_r(struct _reent *r, char *title)
+{
+    (void)fprintf(stderr, "Memory allocation statistics %s\n", title != NULL ? title : "");
+    _malloc_stats_r(r);
+}
+
 /* No tunables: every option is refused (0), as mallopt does for unknown options. */
 int _mallopt_r(struct _reent *r, int option, int value)
 {
@@ -174,6 +183,7 @@ struct mallinfo mallinfo(void) { return _mallinfo_r(_REENT); }
 void malloc_stats(void) { _malloc_stats_r(_REENT); }
 int mallopt(int option, int value) { return _mallopt_r(_REENT, option, value); }
 int malloc_trim(size_t pad) { return _malloc_trim_r(_REENT, pad); }
+void mstats(char *title) { _mstats_r(_REENT, title); }
 
 /* C11: align must be a power of two (any size is accepted, as C17 allows). */
 void *aligned_alloc(size_t align, size_t size)
