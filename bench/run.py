@@ -854,8 +854,10 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
         for pr in profiles:
             if not pr:
                 continue
-            w("W1 %s, %.1f instructions/op in total. Self cost per operation by function, then the most expensive "
-              "source lines of `src/capheap.c` (`callgrind_annotate --auto=yes`):" % (pr["cell"], pr["instr_per_op"]))
+            w("W1 %s, %.1f instructions/op in total. Self cost by function and the most expensive source lines "
+              "of `src/capheap.c` (`callgrind_annotate --auto=yes`), divided by all W1 operations: allocations "
+              "and frees are each about half of them, so per call of one kind it is about twice the figure. Line "
+              "numbers refer to the compiled copy, `bench/build/src/capheap.c`." % (pr["cell"], pr["instr_per_op"]))
             w("")
             w("| instr/op | function |")
             w("|---|---|")
