@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# check-symbols.sh newlib|picolibc ELF
+# check-symbols.sh [--expect-native] newlib|picolibc ELF
 #
 # Proves that a firmware's allocation never reaches the C library's own allocator:
 #  1. no object of the libc's allocator was pulled from its archive (the link map's
@@ -9,8 +9,13 @@
 #     allocation family that is linked comes from capheap's libc layer (the link map's
 #     section -> object lines).
 # Exit 0 when all hold; otherwise lists what was found and exits 1.
+# --expect-native inverts the verdict, for a program linked WITHOUT capheap's layer: exit 0
+# only if the checks do find the C library's allocator (proof that this check can fail).
+# Needs the firmware built with -ffunction-sections (the toolchain files in cmake/ set it).
 set -euo pipefail
-[ $# -eq 2 ] || { echo "usage: $0 newlib|picolibc ELF" >&2; exit 2; }
+expect_native=0
+[ "${1:-}" = --expect-native ] && { expect_native=1; shift; }
+[ $# -eq 2 ] || { echo "usage: $0 [--expect-native] newlib|picolibc ELF" >&2; exit 2; }
 libc=$1 elf=$2 map=${2%.elf}.map
 [ -f "$elf" ] && [ -f "$map" ] || { echo "check-symbols: missing $elf or $map" >&2; exit 2; }
 
@@ -58,14 +63,24 @@ for s in $required $optional; do
   fi
   found+=("$s")
   # The map names the object that supplied section .text.<sym> (on the same or the next line).
+  # Only the memory map counts (the list of discarded sections comes before it).
   obj=$(awk -v sec=".text.$s" '
-        $1 == sec { if (NF >= 4) { print $4; exit } getline; print $3; exit }' "$map")
+        /^Linker script and memory map/ { inmap = 1 }
+        inmap && $1 == sec { if (NF >= 4) { print $4; exit } getline; print $3; exit }' "$map")
   case $obj in
     *"$layer"*) ;;
     *) echo "FAIL: $s comes from '${obj:-?}', not from $layer"; bad=1 ;;
   esac
 done
 
+if [ $expect_native = 1 ]; then
+  if [ $bad -eq 1 ]; then
+    echo "check-symbols ($libc): the C library's own allocator in $(basename "$elf") was found, as expected"
+    exit 0
+  fi
+  echo "check-symbols ($libc): FAIL: found nothing of the C library's allocator in a program built without capheap's layer"
+  exit 1
+fi
 if [ $bad -eq 0 ]; then
   echo "check-symbols ($libc): no allocator object or state of the C library in $(basename "$elf");"
   echo "  defined by $layer: ${found[*]}"
