@@ -285,7 +285,7 @@ HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
  * size <= REGION_MAX, so its granule count fits 32 bits. One count of
  * leading zeros serves both classes: rounding n up by one class width moves
  * its top bit up by at most one. */
-HOT fblk_t *region_take(capheap_region_t *r, size_t size)
+HOT unsigned region_find(const capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh = fls32(n | SLN) - SLB;
@@ -294,10 +294,17 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
     unsigned idx = find_class(r, (sh2 << SLB) + (unsigned)(rn >> sh2));
     if (idx == UINT_MAX) {
         idx = (sh << SLB) + (unsigned)(n >> sh);
-        if ((idx >> SLB) >= r->nfl) return NULL;
+        if ((idx >> SLB) >= r->nfl) return UINT_MAX;
         uint32_t h = heads(r)[idx];
-        if (h == 0u || bsize(at(r, h)) < size) return NULL;
+        if (h == 0u || bsize(at(r, h)) < size) return UINT_MAX;
     }
+    return idx;
+}
+
+HOT fblk_t *region_take(capheap_region_t *r, size_t size)
+{
+    unsigned idx = region_find(r, size);
+    if (idx == UINT_MAX) return NULL;
     fblk_t *b = at(r, heads(r)[idx]);
     list_pop(r, b, idx);
     return b;
