@@ -35,7 +35,8 @@ static int checker_reports(void)
     if (rc != CAPHEAP_E_CORRUPT || cr.problems == 0 || cr.first == NULL) return 0;
     if (LOG.count != before + 1 || LOG.last.code != CAPHEAP_E_CORRUPT) return 0;
     if (s1.error_count[-CAPHEAP_E_CORRUPT] != s0.error_count[-CAPHEAP_E_CORRUPT] + 1) return 0;
-    printf("       checker: %s (%u problem%s)\n", cr.first, cr.problems, cr.problems == 1 ? "" : "s");
+    printf("       checker: %s (%lu problem%s)\n", cr.first, (unsigned long)cr.problems,
+           cr.problems == 1 ? "" : "s");
     return 1;
 }
 

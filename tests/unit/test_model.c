@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 {
     g_seed = 20261125;
     g_ops = 2000000;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i + 1 < argc; i++) { /* scan every word: some crt0s prepend their own */
         if (strcmp(argv[i], "--seed") == 0) g_seed = strtoull(argv[i + 1], NULL, 0);
         if (strcmp(argv[i], "--ops") == 0) g_ops = strtoul(argv[i + 1], NULL, 0);
     }

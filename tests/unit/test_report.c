@@ -73,8 +73,9 @@ static void test_report_layout_and_values(void)
     CHECK_EQ(capheap_get_region_stats(&h, 1, &re), CAPHEAP_OK);
     CHECK_EQ(count(out, "\xE2\x96\x88"), ri.used * 35 / ri.size + re.used * 35 / re.size);
     char want[160];
-    snprintf(want, sizeof want, "| Used: %zu%% (Used %zu of %zu, free: %zu)", ri.used * 100 / ri.size,
-             ri.used, ri.size, ri.free);
+    snprintf(want, sizeof want, "| Used: %lu%% (Used %lu of %lu, free: %lu)",
+             (unsigned long)(ri.used * 100 / ri.size), (unsigned long)ri.used,
+             (unsigned long)ri.size, (unsigned long)ri.free);
     CHECK(strstr(out, want) != NULL);
     CHECK(strstr(out, "caps internal 8bit 32bit") != NULL);
     CHECK(strstr(out, "priority -1, caps external 8bit 32bit") != NULL);
