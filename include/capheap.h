@@ -35,10 +35,11 @@
  * (CAPHEAP_SL_BITS subclasses per power of two), a two-level bitmap finds the
  * smallest non-empty class that is large enough with count-trailing-zeros,
  * and neighbouring free blocks are merged on free through boundary tags.
- * Allocation first looks for a class whose every block is large enough (good
- * fit, O(1)); when that finds nothing it also tries the first block of the
- * request's own class (exact fallback, O(1)), so the largest free block that
- * capheap reports can always really be allocated.
+ * Allocation first tries the first block of the request's own class (a
+ * tight fit when it is large enough), then the smallest non-empty class
+ * whose every block is large enough (good fit); both are O(1). Because the
+ * own class is always looked at, the largest free block that capheap
+ * reports can always really be allocated.
  *
  *   O(1)          capheap_free, capheap_usable_size, and the per-region part of
  *                 every allocation call (alloc, alloc_caps, aligned, calloc's

@@ -279,26 +279,24 @@ HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
     return (fl << SLB) + ctz32(m);
 }
 
-/* Take a free block of at least size bytes out of the lists; NULL if none.
- * Good fit first (a class whose every block is large enough), then the
- * first block of the request's own class (exact fallback). Precondition:
- * size <= REGION_MAX, so its granule count fits 32 bits. One count of
- * leading zeros serves both classes: rounding n up by one class width moves
- * its top bit up by at most one. */
+/* Class to take a block of at least size bytes from (its first block), or
+ * UINT_MAX. The head of the request's own class first, when it is large
+ * enough (tight fit: it keeps big blocks whole, which is what W2 rewards);
+ * else the smallest non-empty class whose every block is large enough (good
+ * fit). Precondition: size <= REGION_MAX, so the granule count fits 32 bits.
+ * One count of leading zeros serves both classes: rounding n up by one
+ * class width moves its top bit up by at most one. */
 HOT unsigned region_find(const capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh = fls32(n | SLN) - SLB;
+    unsigned own = (sh << SLB) + (unsigned)(n >> sh);
+    if ((own >> SLB) >= r->nfl) return UINT_MAX;
+    uint32_t h = heads(r)[own];
+    if (h != 0u && bsize(at(r, h)) >= size) return own;
     uint32_t rn = n + ((1u << sh) - 1u);
     unsigned sh2 = sh + (unsigned)((rn >> (sh + SLB + 1u)) != 0u);
-    unsigned idx = find_class(r, (sh2 << SLB) + (unsigned)(rn >> sh2));
-    if (idx == UINT_MAX) {
-        idx = (sh << SLB) + (unsigned)(n >> sh);
-        if ((idx >> SLB) >= r->nfl) return UINT_MAX;
-        uint32_t h = heads(r)[idx];
-        if (h == 0u || bsize(at(r, h)) < size) return UINT_MAX;
-    }
-    return idx;
+    return find_class(r, (sh2 << SLB) + (unsigned)(rn >> sh2));
 }
 
 HOT fblk_t *region_take(capheap_region_t *r, size_t size)
