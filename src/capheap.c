@@ -128,7 +128,7 @@ struct capheap_region {
 typedef struct fblk {
     word_t hdr;
     uint32_t next; /* offset of next free block in the class list, 0 = none */
-    uint32_t prev; /* offset of previous free block, 0 = this is the head */
+    uint32_t prev; /* offset of the word pointing here: class head slot or previous next */
 } fblk_t;
 
 _Static_assert(sizeof(word_t) == sizeof(void *), "header is one pointer-sized word");
@@ -222,6 +222,30 @@ static inline fblk_t *first_blk(const capheap_region_t *r) { return at(r, r->lo 
 /* ===================================================================== */
 /* Free lists                                                             */
 /* ===================================================================== */
+/* A free block's prev field holds the offset of the word that points to
+ * it: the class head slot for the first block of a list, else the previous
+ * block's next field. Removing any block is then the same two stores, and
+ * the class (a count of leading zeros) is needed only when a list empties,
+ * where it follows from the slot's offset. */
+static inline uint32_t slot_off(unsigned idx)
+{
+    return (uint32_t)(sizeof(struct capheap_region) + (idx - FIRST_CLASS) * sizeof(uint32_t));
+}
+
+static inline unsigned slot_class(uint32_t slot)
+{
+    return (unsigned)((slot - sizeof(struct capheap_region)) / sizeof(uint32_t)) + FIRST_CLASS;
+}
+
+#define NEXT_FIELD ((uint32_t)offsetof(fblk_t, next))
+
+HOT void bit_clear(capheap_region_t *r, unsigned idx)
+{
+    sl_map_t *m = &sl_maps(r)[idx >> SLB];
+    *m = (sl_map_t)(*m & ~(sl_map_t)(1u << (idx & (SLN - 1u))));
+    if (*m == 0u) r->fl_map &= ~(1u << (idx >> SLB));
+}
+
 HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
 {
     unsigned idx = class_of((uint32_t)(size >> GSHIFT));
@@ -229,9 +253,9 @@ HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
     uint32_t h = *hd;
     uint32_t o = off_of(r, b);
     b->next = h;
-    b->prev = 0;
+    b->prev = slot_off(idx);
     if (h != 0u) {
-        at(r, h)->prev = o;
+        at(r, h)->prev = o + NEXT_FIELD;
     } else {
         sl_maps(r)[idx >> SLB] |= (sl_map_t)(1u << (idx & (SLN - 1u)));
         r->fl_map |= 1u << (idx >> SLB);
@@ -244,24 +268,21 @@ HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
 {
     uint32_t nx = b->next;
     heads(r)[idx] = nx;
-    if (nx != 0u) {
-        at(r, nx)->prev = 0;
-    } else {
-        sl_map_t *m = &sl_maps(r)[idx >> SLB];
-        *m = (sl_map_t)(*m & ~(sl_map_t)(1u << (idx & (SLN - 1u))));
-        if (*m == 0u) r->fl_map &= ~(1u << (idx >> SLB));
-    }
+    if (nx != 0u)
+        at(r, nx)->prev = slot_off(idx);
+    else
+        bit_clear(r, idx);
 }
 
-HOT void list_remove(capheap_region_t *r, fblk_t *b, size_t size)
+/* Remove b from whichever list holds it. */
+HOT void list_remove(capheap_region_t *r, fblk_t *b)
 {
-    if (b->prev != 0u) {
-        uint32_t nx = b->next;
-        at(r, b->prev)->next = nx;
-        if (nx != 0u) at(r, nx)->prev = b->prev;
-    } else {
-        list_pop(r, b, class_of((uint32_t)(size >> GSHIFT)));
-    }
+    uint32_t nx = b->next, pv = b->prev;
+    *(uint32_t *)(void *)(rbase(r) + pv) = nx;
+    if (nx != 0u)
+        at(r, nx)->prev = pv;
+    else if (pv < r->sl_off) /* it was alone: its list is now empty */
+        bit_clear(r, slot_class(pv));
 }
 
 /* First non-empty class >= idx, or UINT_MAX. */
@@ -335,14 +356,14 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
     word_t nh = n->hdr;
     if ((nh & F_USED) == 0u) {
         size_t ns = (size_t)(nh & ~F_MASK);
-        list_remove(r, n, ns);
+        list_remove(r, n);
         size += ns;
     }
     word_t h = b->hdr;
     if ((h & F_PREV_USED) == 0u) {
         size_t ps = (size_t)*(word_t *)(void *)((char *)b - W);
         fblk_t *p = (fblk_t *)(void *)((char *)b - ps);
-        list_remove(r, p, ps);
+        list_remove(r, p);
         b->hdr = h & ~F_USED; /* the stale header now inside p reads as free */
         b = p;
         size += ps;
@@ -840,7 +861,7 @@ static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
     fblk_t *n = next_blk(blk, cur);
     size_t ns = (n->hdr & F_USED) ? 0u : bsize(n);
     if (cur + ns >= b) {
-        list_remove(r, n, ns);
+        list_remove(r, n);
         blk->hdr = (word_t)(cur + ns) | prev; /* carve reads PREV_USED only */
         size_t got = carve(r, blk, cur + ns, b);
         note_resize(h, r, cur, got);
@@ -850,8 +871,8 @@ static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
         size_t ps = (size_t)*(word_t *)(void *)((char *)blk - W);
         if (ps + cur + ns >= b) {
             fblk_t *p = (fblk_t *)(void *)((char *)blk - ps);
-            list_remove(r, p, ps);
-            if (ns != 0u) list_remove(r, n, ns);
+            list_remove(r, p);
+            if (ns != 0u) list_remove(r, n);
             ch_memmove((char *)p + W, (char *)blk + W, cur - W);
             p->hdr = (word_t)(ps + cur + ns) | F_PREV_USED;
             /* carve leaves a split-off tail free: its follower must say so */
@@ -1263,7 +1284,7 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
     for (unsigned idx = FIRST_CLASS; idx < nclass; idx++) {
         bool bit = ((sl_maps(r)[idx >> SLB] >> (idx & (SLN - 1u))) & 1u) != 0u;
         if (bit != (hd[idx] != 0u)) problem(c, "bitmap bit disagrees with its list", r);
-        uint32_t prev = 0;
+        uint32_t prev = slot_off(idx);
         for (uint32_t o = hd[idx]; o != 0u; o = at(r, o)->next) {
             if (++listed > nfree) {
                 problem(c, "free lists hold more blocks than the region (cycle or stray)", r);
@@ -1278,7 +1299,7 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
             else if (bsize(b) < MIN_BLOCK || class_of((uint32_t)(bsize(b) >> GSHIFT)) != idx)
                 problem(c, "free block in the wrong class list", b);
             if (b->prev != prev) problem(c, "free list back link broken", b);
-            prev = o;
+            prev = o + NEXT_FIELD;
         }
     }
     if (listed != nfree) problem(c, "free blocks missing from the free lists", r);
