@@ -400,34 +400,36 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
 #define ST_BUSY 1u
 #define ST_LOCK 2u
 
-static bool enter_slow(capheap_heap_t *h, uintptr_t *tok)
+/* Returns the lock token, or CAPHEAP_LOCK_FAILED when the call must not
+ * enter (the lock says so, or the heap is busy). */
+static uintptr_t enter_slow(capheap_heap_t *h)
 {
+    uintptr_t tok = 0;
     BARRIER();
     if ((h->state_ & ST_LOCK) != 0u) {
-        *tok = h->lock_(h->lock_ctx_);
-        if (*tok == CAPHEAP_LOCK_FAILED) return false;
+        tok = h->lock_(h->lock_ctx_);
+        if (tok == CAPHEAP_LOCK_FAILED) return tok;
     }
 #if CAPHEAP_CHECK_LEVEL >= 1
     if ((h->state_ & ST_BUSY) != 0u) {
-        if ((h->state_ & ST_LOCK) != 0u) h->unlock_(h->lock_ctx_, *tok);
-        return false;
+        if ((h->state_ & ST_LOCK) != 0u) h->unlock_(h->lock_ctx_, tok);
+        return CAPHEAP_LOCK_FAILED;
     }
     h->state_ |= ST_BUSY;
 #endif
-    return true;
+    return tok;
 }
 
-HOT bool enter(capheap_heap_t *h, uintptr_t *tok)
+HOT uintptr_t enter(capheap_heap_t *h)
 {
     if (h->state_ == 0u) {
 #if CAPHEAP_CHECK_LEVEL >= 1
         h->state_ = ST_BUSY;
         BARRIER();
 #endif
-        return true;
+        return 0;
     }
-    *tok = 0;
-    return enter_slow(h, tok);
+    return enter_slow(h);
 }
 
 HOT void leave(capheap_heap_t *h, uintptr_t tok)
@@ -598,7 +600,7 @@ static void *alloc_entry(capheap_heap_t *h, size_t size, size_t align, uint32_t 
 {
     if (h == NULL) return NULL;
     uintptr_t tok = 0;
-    if (!enter(h, &tok)) return alloc_failed(h, false, 0, size, align, caps);
+    if ((tok = enter(h)) == CAPHEAP_LOCK_FAILED) return alloc_failed(h, false, 0, size, align, caps);
     void *p = alloc_locked(h, size, align, caps);
     if (p == NULL) return alloc_failed(h, true, tok, size, align, caps);
     leave(h, tok);
@@ -610,7 +612,7 @@ void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
 {
     if (heap == NULL) return NULL;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) return alloc_failed(heap, false, 0, size, G, caps);
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) return alloc_failed(heap, false, 0, size, G, caps);
     if (size <= REGION_MAX) {
         size_t b = block_for(size);
         for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
@@ -632,7 +634,7 @@ static bool bad_align(capheap_heap_t *h, size_t align, size_t size, uint32_t cap
 {
     if (align != 0u && (align & (align - 1u)) == 0u) return false;
     uintptr_t tok = 0;
-    if (!enter(h, &tok)) {
+    if ((tok = enter(h)) == CAPHEAP_LOCK_FAILED) {
         reentry(h, NULL, size, caps);
         return true;
     }
@@ -659,7 +661,7 @@ void *capheap_calloc_caps(capheap_heap_t *heap, size_t count, size_t size, uint3
     if (heap == NULL) return NULL;
     if (size != 0u && count > SIZE_MAX / size) {
         uintptr_t tok = 0;
-        if (!enter(heap, &tok)) {
+        if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
             reentry(heap, NULL, size, caps);
             return NULL;
         }
@@ -683,7 +685,7 @@ void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *ca
 {
     if (heap == NULL) return NULL;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, NULL, size, n ? caps_list[0] : 0u);
         return NULL;
     }
@@ -811,7 +813,7 @@ int capheap_free(capheap_heap_t *heap, void *ptr)
     if (ptr == NULL) return CAPHEAP_OK;
     if (heap == NULL) return CAPHEAP_E_ARGUMENT;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) return free_failed(heap, false, 0, ptr, CAPHEAP_E_REENTRY);
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) return free_failed(heap, false, 0, ptr, CAPHEAP_E_REENTRY);
     found_t f;
     capheap_error_t err = locate(heap, ptr, &f);
     if (err != CAPHEAP_OK) return free_failed(heap, true, tok, ptr, err);
@@ -825,7 +827,7 @@ size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
 {
     if (ptr == NULL || heap == NULL) return 0;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, ptr, 0, 0);
         return 0;
     }
@@ -900,7 +902,7 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
         return NULL;
     }
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, ptr, size, caps);
         return NULL;
     }
@@ -1063,7 +1065,7 @@ int capheap_add_region_ex(capheap_heap_t *heap, void *mem, size_t size, uint32_t
     if (region_out != NULL) *region_out = NULL;
     if (heap == NULL) return CAPHEAP_E_ARGUMENT;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, mem, size, caps);
         return CAPHEAP_E_REENTRY;
     }
@@ -1121,7 +1123,7 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 {
     if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, NULL, 0, 0);
         return CAPHEAP_E_REENTRY;
     }
@@ -1155,7 +1157,7 @@ int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_
 {
     if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, NULL, 0, 0);
         return CAPHEAP_E_REENTRY;
     }
@@ -1198,7 +1200,7 @@ int capheap_walk(capheap_heap_t *heap, capheap_walk_fn fn, void *ctx)
 {
     if (heap == NULL || fn == NULL) return CAPHEAP_E_ARGUMENT;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, NULL, 0, 0);
         return CAPHEAP_E_REENTRY;
     }
@@ -1319,7 +1321,7 @@ int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out)
     checker_t c;
     c.res = &res;
     uintptr_t tok = 0;
-    if (!enter(heap, &tok)) {
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, NULL, 0, 0);
         if (out != NULL) *out = res;
         return CAPHEAP_E_REENTRY;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The core must compile warning-free (-Werror) as the two-file drop-in with
+# gcc and clang for x86-64, i386, Cortex-M4 and RV32IMAC, in every option
+# combination that changes code. Prints one line per build; exits 1 on any failure.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+warn=(-std=c11 -ffreestanding -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror)
+configs=("" "-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0" "-DCAPHEAP_CHECK_LEVEL=2"
+         "-DCAPHEAP_SL_BITS=2 -DCAPHEAP_USE_INTRINSICS=0" "-DCAPHEAP_SL_BITS=5 -DCAPHEAP_GLOBAL=0")
+targets=(
+  "gcc x86_64|gcc -m64"
+  "gcc i386|gcc -m32"
+  "gcc cortex-m4|arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb"
+  "gcc cortex-m0|arm-none-eabi-gcc -mcpu=cortex-m0 -mthumb"
+  "gcc rv32imac|riscv64-unknown-elf-gcc -march=rv32imac -mabi=ilp32"
+  "clang x86_64|clang -m64"
+  "clang i386|clang -m32"
+  "clang cortex-m4|clang --target=arm-none-eabi -mcpu=cortex-m4 -mthumb"
+  "clang rv32imac|clang --target=riscv32-unknown-elf -march=rv32imac -mabi=ilp32"
+)
+fail=0 n=0
+for t in "${targets[@]}"; do
+  name=${t%%|*}; cc=${t#*|}
+  for cfg in "${configs[@]}"; do
+    for opt in -O2 -Os; do
+      n=$((n + 1))
+      # shellcheck disable=SC2086
+      if $cc "${warn[@]}" $opt $cfg -I"$root/include" -c "$root/src/capheap.c" -o "$out/c.o" 2>"$out/err" &&
+         $cc "${warn[@]}" $opt $cfg -I"$root/include" -c "$root/src/capheap_report.c" -o "$out/r.o" 2>>"$out/err"; then
+        :
+      else
+        fail=$((fail + 1)); echo "FAIL $name $opt $cfg"; head -5 "$out/err"
+      fi
+    done
+  done
+done
+echo "compile matrix: $((n - fail)) of $n builds warning-free"
+[ "$fail" -eq 0 ]
