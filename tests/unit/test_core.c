@@ -401,6 +401,55 @@ static void test_calloc_zeroes(void)
     CHECK_EQ(LOG.last.code, CAPHEAP_E_NO_CAPS);
 }
 
+
+static void test_aligned_small_alignments_cost_nothing(void)
+{
+    fresh(16 * KIB, 0);
+    for (size_t align = 1; align <= CAPHEAP_ALIGN; align <<= 1) {
+        size_t before = stats(&H).used;
+        void *p = capheap_aligned_alloc(&H, align, 100);
+        size_t cost_aligned = stats(&H).used - before;
+        void *q = capheap_alloc(&H, 100);
+        size_t cost_plain = stats(&H).used - before - cost_aligned;
+        CHECK(p != NULL && q != NULL);
+        CHECK_EQ(cost_aligned, cost_plain);
+        CHECK_EQ(capheap_usable_size(&H, p), capheap_usable_size(&H, q));
+        CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+        CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
+    }
+}
+
+static void test_aligned_request_needs_slack(void)
+{
+    /* The search asks for size + align + CAPHEAP_ALIGN: the largest free block
+     * can be allocated plainly, but not with a large alignment. */
+    fresh(16 * KIB, 0);
+    size_t l = stats(&H).largest_free;
+    CHECK(capheap_aligned_alloc(&H, 256, l) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NOMEM);
+    void *p = capheap_alloc(&H, l);
+    CHECK(p != NULL);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    p = capheap_aligned_alloc(&H, 256, l - 256 - CAPHEAP_ALIGN);
+    CHECK(p != NULL);
+    CHECK_EQ((uintptr_t)p % 256, 0);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    CHECK_HEAP(&H);
+}
+
+static void test_region_size_cap_on_64_bit(void)
+{
+    /* Regions are addressed with 32-bit offsets: on 64-bit hosts a larger
+     * range is capped at 4 GiB - 64 bytes (computed, nothing is touched). */
+    if (sizeof(size_t) > 4) {
+        size_t big = (size_t)1 << 33;
+        size_t cap = big - capheap_region_overhead(big);
+        size_t max = (size_t)0xFFFFFFC0u;
+        CHECK_EQ(cap, max - capheap_region_overhead(max));
+        CHECK(capheap_region_overhead(max) < 4096);
+    }
+}
+
 /* ----------------------------------------------------------------- realloc */
 static void test_realloc_null_and_zero(void)
 {
@@ -945,6 +994,9 @@ int main(void)
     RUN(test_size_overflow);
     RUN(test_aligned_alloc);
     RUN(test_bad_alignment);
+    RUN(test_aligned_small_alignments_cost_nothing);
+    RUN(test_aligned_request_needs_slack);
+    RUN(test_region_size_cap_on_64_bit);
     RUN(test_calloc_zeroes);
     RUN(test_realloc_null_and_zero);
     RUN(test_realloc_shrink_and_grow_in_place);
