@@ -630,24 +630,23 @@ void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
 
 void *capheap_alloc(capheap_heap_t *heap, size_t size) { return capheap_alloc_caps(heap, size, 0u); }
 
-static bool bad_align(capheap_heap_t *h, size_t align, size_t size, uint32_t caps)
+/* An allocation refused before any search: count, report, NULL (cold). */
+static void *alloc_refused(capheap_heap_t *h, capheap_error_t err, size_t size, uint32_t caps)
 {
-    if (align != 0u && (align & (align - 1u)) == 0u) return false;
     uintptr_t tok = 0;
-    if ((tok = enter(h)) == CAPHEAP_LOCK_FAILED) {
-        reentry(h, NULL, size, caps);
-        return true;
-    }
-    count_error(h, CAPHEAP_E_BAD_ALIGN);
+    if ((tok = enter(h)) == CAPHEAP_LOCK_FAILED) return alloc_failed(h, false, 0, size, G, caps);
+    count_error(h, err);
     h->fail_count_++;
     leave(h, tok);
-    raise_error(h, CAPHEAP_E_BAD_ALIGN, NULL, size, caps);
-    return true;
+    raise_error(h, err, NULL, size, caps);
+    return NULL;
 }
 
 void *capheap_aligned_alloc_caps(capheap_heap_t *heap, size_t align, size_t size, uint32_t caps)
 {
-    if (heap == NULL || bad_align(heap, align, size, caps)) return NULL;
+    if (heap == NULL) return NULL;
+    if (align == 0u || (align & (align - 1u)) != 0u)
+        return alloc_refused(heap, CAPHEAP_E_BAD_ALIGN, size, caps);
     return alloc_entry(heap, size, align, caps);
 }
 
@@ -659,18 +658,8 @@ void *capheap_aligned_alloc(capheap_heap_t *heap, size_t align, size_t size)
 void *capheap_calloc_caps(capheap_heap_t *heap, size_t count, size_t size, uint32_t caps)
 {
     if (heap == NULL) return NULL;
-    if (size != 0u && count > SIZE_MAX / size) {
-        uintptr_t tok = 0;
-        if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
-            reentry(heap, NULL, size, caps);
-            return NULL;
-        }
-        count_error(heap, CAPHEAP_E_SIZE_OVERFLOW);
-        heap->fail_count_++;
-        leave(heap, tok);
-        raise_error(heap, CAPHEAP_E_SIZE_OVERFLOW, NULL, size, caps);
-        return NULL;
-    }
+    if (size != 0u && count > SIZE_MAX / size)
+        return alloc_refused(heap, CAPHEAP_E_SIZE_OVERFLOW, size, caps);
     void *p = alloc_entry(heap, count * size, G, caps);
     if (p != NULL) ch_memset(p, 0, count * size);
     return p;
@@ -684,42 +673,27 @@ void *capheap_calloc(capheap_heap_t *heap, size_t count, size_t size)
 void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *caps_list, size_t n)
 {
     if (heap == NULL) return NULL;
+    uint32_t caps = n != 0u ? caps_list[0] : 0u;
     uintptr_t tok = 0;
-    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
-        reentry(heap, NULL, size, n ? caps_list[0] : 0u);
-        return NULL;
-    }
+    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) return alloc_failed(heap, false, 0, size, G, caps);
+    /* Only the final failure is reported: NOMEM or SIZE_OVERFLOW if any set
+     * had a qualifying region, else NO_CAPS. */
     capheap_error_t err = CAPHEAP_E_NO_CAPS;
-    void *p = NULL;
-    uint32_t last = 0;
-    for (size_t i = 0; i < n && p == NULL; i++) {
-        capheap_error_t e = CAPHEAP_OK;
-        last = caps_list[i];
-        /* Probe without counting: only the final failure is reported. */
-        size_t b = block_for(size);
-        if (b == 0u) {
-            err = CAPHEAP_E_SIZE_OVERFLOW;
-            break;
+    for (size_t i = 0; i < n; i++) {
+        caps = caps_list[i];
+        void *p = alloc_locked(heap, size, G, caps);
+        if (p != NULL) {
+            leave(heap, tok);
+            return p;
         }
-        for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
-            if ((r->caps & last) != last) continue;
-            e = CAPHEAP_E_NOMEM;
-            fblk_t *blk = b <= REGION_MAX ? region_take(r, b) : NULL;
-            if (blk == NULL) continue;
-            size_t got = carve(r, blk, bsize(blk), b);
-            note_alloc(heap, r, got);
-            p = (char *)blk + W;
-            break;
-        }
-        if (e == CAPHEAP_E_NOMEM) err = CAPHEAP_E_NOMEM;
+        capheap_error_t e = why_failed(heap, size, G, caps);
+        if (e != CAPHEAP_E_NO_CAPS) err = e;
     }
-    if (p == NULL) {
-        count_error(heap, err);
-        heap->fail_count_++;
-    }
+    count_error(heap, err);
+    heap->fail_count_++;
     leave(heap, tok);
-    if (p == NULL) raise_error(heap, err, NULL, size, last);
-    return p;
+    raise_error(heap, err, NULL, size, caps);
+    return NULL;
 }
 
 /* ===================================================================== */
