@@ -3,7 +3,9 @@
  * validation, statistics and the invariant checker.
  *
  * Freestanding C11: only <stddef.h>, <stdint.h>, <stdbool.h>, <limits.h>.
- * memset/memcpy/memmove are used by calloc and realloc only.
+ * memset/memcpy/memmove are used by calloc and realloc only (nothing else
+ * calls them, and zeroing loops go through volatile stores so that the
+ * compiler does not substitute calls either).
  *
  * ---------------------------------------------------------------------------
  * MEMORY LAYOUT OF A REGION (W = sizeof(uintptr_t), G = 2W granule)
@@ -919,11 +921,34 @@ void *capheap_realloc(capheap_heap_t *heap, void *ptr, size_t size)
 /* ===================================================================== */
 /* Heaps and regions                                                      */
 /* ===================================================================== */
+/* Zero n words without letting the compiler substitute a memset call (the
+ * core calls memset only for calloc). */
+static void zero_words(uint32_t *w, size_t n)
+{
+    volatile uint32_t *v = w;
+    for (size_t i = 0; i < n; i++) v[i] = 0;
+}
+
 void capheap_init(capheap_heap_t *heap)
 {
     if (heap == NULL) return;
-    capheap_heap_t z = CAPHEAP_HEAP_INIT;
-    *heap = z;
+    /* Field by field (and through a volatile pointer for the array) so that
+     * no compiler turns this into a call to memset. */
+    heap->regions_ = NULL;
+    heap->lock_ = NULL;
+    heap->unlock_ = NULL;
+    heap->lock_ctx_ = NULL;
+    heap->on_error_ = NULL;
+    heap->error_ctx_ = NULL;
+    heap->state_ = 0;
+    heap->region_count_ = 0;
+    zero_words(heap->error_count_, CAPHEAP_ERROR_KINDS);
+    heap->fail_count_ = 0;
+#if CAPHEAP_STATS
+    heap->used_ = 0;
+    heap->peak_ = 0;
+    heap->bytes_allocated_ = 0;
+#endif
 }
 
 void capheap_set_lock(capheap_heap_t *heap, capheap_lock_fn lock, capheap_unlock_fn unlock,
@@ -1012,9 +1037,9 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
     r->allocs = 0;
     r->frees = 0;
 #endif
-    uint32_t *hd = heads(r);
-    for (unsigned i = FIRST_CLASS; i < (g.nfl << SLB); i++) hd[i] = 0;
-    for (unsigned i = 0; i < g.nfl; i++) sl_maps(r)[i] = 0;
+    /* class heads and second-level maps: the words from the end of the
+     * header up to the first block header */
+    zero_words(&heads(r)[FIRST_CLASS], (g.lo - (uint32_t)W - (uint32_t)sizeof(*r)) / sizeof(uint32_t));
 
     fblk_t *first = first_blk(r);
     size_t cap = (size_t)(g.end - g.lo);
@@ -1101,29 +1126,30 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
         reentry(heap, NULL, 0, 0);
         return CAPHEAP_E_REENTRY;
     }
-    capheap_stats_t s;
-    ch_memset(&s, 0, sizeof s);
+    capheap_stats_t *s = out; /* filled in place: no struct copy (memcpy) */
+    s->total_size = s->used = s->min_free_ever = s->largest_free = s->peak_used = 0;
+    s->alloc_count = s->free_count = 0;
+    s->bytes_allocated = s->bytes_freed = 0;
     for (const capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
         capheap_region_stats_t rs;
         fill_region_stats(r, &rs);
-        s.total_size += rs.size;
-        s.used += rs.used;
-        s.min_free_ever += rs.min_free_ever;
-        if (rs.largest_free > s.largest_free) s.largest_free = rs.largest_free;
-        s.alloc_count += rs.alloc_count;
-        s.free_count += rs.free_count;
+        s->total_size += rs.size;
+        s->used += rs.used;
+        s->min_free_ever += rs.min_free_ever;
+        if (rs.largest_free > s->largest_free) s->largest_free = rs.largest_free;
+        s->alloc_count += rs.alloc_count;
+        s->free_count += rs.free_count;
     }
-    s.free = s.total_size - s.used;
-    s.region_count = heap->region_count_;
-    s.fail_count = heap->fail_count_;
+    s->free = s->total_size - s->used;
+    s->region_count = heap->region_count_;
+    s->fail_count = heap->fail_count_;
 #if CAPHEAP_STATS
-    s.peak_used = heap->peak_;
-    s.bytes_allocated = heap->bytes_allocated_;
-    s.bytes_freed = heap->bytes_allocated_ - heap->used_; /* allocated - freed == used */
+    s->peak_used = heap->peak_;
+    s->bytes_allocated = heap->bytes_allocated_;
+    s->bytes_freed = heap->bytes_allocated_ - heap->used_; /* allocated - freed == used */
 #endif
-    for (unsigned i = 0; i < CAPHEAP_ERROR_KINDS; i++) s.error_count[i] = heap->error_count_[i];
+    for (unsigned i = 0; i < CAPHEAP_ERROR_KINDS; i++) s->error_count[i] = heap->error_count_[i];
     leave(heap, tok);
-    *out = s;
     return CAPHEAP_OK;
 }
 
@@ -1287,17 +1313,31 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
     if (listed != nfree) problem(c, "free blocks missing from the free lists", r);
 }
 
+/* Field by field: a struct assignment may become a memcpy call. */
+static void copy_result(capheap_check_result_t *out, const capheap_check_result_t *res)
+{
+    if (out == NULL) return;
+    out->problems = res->problems;
+    out->first = res->first;
+    out->where = res->where;
+    out->blocks_used = res->blocks_used;
+    out->blocks_free = res->blocks_free;
+}
+
 int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out)
 {
     if (heap == NULL) return CAPHEAP_E_ARGUMENT;
     capheap_check_result_t res;
-    ch_memset(&res, 0, sizeof res);
+    res.problems = 0;
+    res.first = NULL;
+    res.where = NULL;
+    res.blocks_used = res.blocks_free = 0;
     checker_t c;
     c.res = &res;
     uintptr_t tok = 0;
     if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, NULL, 0, 0);
-        if (out != NULL) *out = res;
+        copy_result(out, &res);
         return CAPHEAP_E_REENTRY;
     }
     size_t total_used = 0, nreg = 0;
@@ -1321,7 +1361,7 @@ int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out)
 #endif
     if (res.problems != 0u) count_error(heap, CAPHEAP_E_CORRUPT);
     leave(heap, tok);
-    if (out != NULL) *out = res;
+    copy_result(out, &res);
     if (res.problems != 0u) {
         raise_error(heap, CAPHEAP_E_CORRUPT, (void *)(uintptr_t)res.where, 0, 0);
         return CAPHEAP_E_CORRUPT;
