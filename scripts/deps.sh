@@ -7,7 +7,7 @@ PKGS=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   qemu-system-arm qemu-system-misc
-  libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox python3
+  libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox python3 xz-utils git
 )
 missing=()
 for p in "${PKGS[@]}"; do
