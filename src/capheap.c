@@ -389,8 +389,6 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
 /* ===================================================================== */
 /* Locking, errors, statistics                                           */
 /* ===================================================================== */
-/* The heap's state word: one load decides the common case (no lock hooks,
- * nobody inside), so entering and leaving cost two stores and a compare. */
 /* Keeps the compiler from moving heap accesses across the busy marking (an
  * interrupt handler must never see the heap changing while state_ is 0). */
 #if defined(__GNUC__) || defined(__clang__)
@@ -399,6 +397,10 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
 #define BARRIER() ((void)0)
 #endif
 
+/* The heap's state word: one load decides the common case (no lock hooks,
+ * nobody inside), so entering and leaving cost two stores and a compare.
+ * ST_LOCK is set before the heap is shared and never changes after; ST_BUSY
+ * is changed only by the call that is inside (holding the lock, if any). */
 #define ST_BUSY 1u
 #define ST_LOCK 2u
 
