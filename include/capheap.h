@@ -294,7 +294,9 @@ typedef struct capheap_stats {
     size_t used;           /**< bytes in allocated blocks */
     size_t free;           /**< total_size - used */
     size_t largest_free;   /**< payload bytes of the largest request that
-                                capheap_alloc is guaranteed to satisfy now */
+                                capheap_alloc is guaranteed to satisfy now;
+                                0 when no region has a free block at all
+                                (then not even a 0-byte request succeeds) */
     size_t min_free_ever;  /**< sum over regions of each region's lowest free */
     size_t peak_used;      /**< highest value of used over the heap's life */
     size_t region_count;

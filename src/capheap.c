@@ -206,14 +206,36 @@ static inline sl_map_t *sl_maps(const capheap_region_t *r)
     return (sl_map_t *)(void *)(rbase(r) + r->sl_off);
 }
 
-static inline fblk_t *at(const capheap_region_t *r, uint32_t off)
+/* Links (class heads, free-list next/prev) are 32-bit: on 32-bit targets
+ * they are plain addresses, on 64-bit hosts offsets from the region base,
+ * which keeps free blocks and class heads as small as on 32-bit. 0 = none
+ * (no block starts at a region's base, nor at address 0). */
+static inline void *link_ptr(const capheap_region_t *r, uint32_t l)
 {
-    return (fblk_t *)(void *)(rbase(r) + off);
+#if UINTPTR_MAX == 0xFFFFFFFFu
+    (void)r;
+    return (void *)(uintptr_t)l;
+#else
+    return rbase(r) + l;
+#endif
 }
 
-static inline uint32_t off_of(const capheap_region_t *r, const void *b)
+static inline uint32_t link_of(const capheap_region_t *r, const void *p)
 {
-    return (uint32_t)((const char *)b - rbase(r));
+#if UINTPTR_MAX == 0xFFFFFFFFu
+    (void)r;
+    return (uint32_t)(uintptr_t)p;
+#else
+    return (uint32_t)((const char *)p - rbase(r));
+#endif
+}
+
+static inline fblk_t *at(const capheap_region_t *r, uint32_t l) { return (fblk_t *)link_ptr(r, l); }
+
+/* Offset from the region base of a link. */
+static inline uint32_t link_off(const capheap_region_t *r, uint32_t l)
+{
+    return l - link_of(r, r);
 }
 
 static inline size_t bsize(const fblk_t *b) { return (size_t)(b->hdr & ~F_MASK); }
@@ -228,25 +250,28 @@ static inline void set_tag(fblk_t *b, size_t size)
     *(word_t *)(void *)((char *)b + size - W) = (word_t)size;
 }
 
-static inline fblk_t *end_marker(const capheap_region_t *r) { return at(r, r->end - (uint32_t)W); }
-static inline fblk_t *first_blk(const capheap_region_t *r) { return at(r, r->lo - (uint32_t)W); }
+static inline fblk_t *end_marker(const capheap_region_t *r)
+{
+    return (fblk_t *)(void *)(rbase(r) + r->end - W);
+}
+
+static inline fblk_t *first_blk(const capheap_region_t *r)
+{
+    return (fblk_t *)(void *)(rbase(r) + r->lo - W);
+}
 
 /* ===================================================================== */
 /* Free lists                                                             */
 /* ===================================================================== */
-/* A free block's prev field holds the offset of the word that points to
- * it: the class head slot for the first block of a list, else the previous
+/* A free block's prev field holds the link of the word that points to it:
+ * the class head slot for the first block of a list, else the previous
  * block's next field. Removing any block is then the same two stores, and
  * the class (a count of leading zeros) is needed only when a list empties,
- * where it follows from the slot's offset. */
-static inline uint32_t slot_off(unsigned idx)
+ * where it follows from the slot's position. */
+static inline unsigned slot_class(const capheap_region_t *r, uint32_t slot)
 {
-    return (uint32_t)(sizeof(struct capheap_region) + (idx - FIRST_CLASS) * sizeof(uint32_t));
-}
-
-static inline unsigned slot_class(uint32_t slot)
-{
-    return (unsigned)((slot - sizeof(struct capheap_region)) / sizeof(uint32_t)) + FIRST_CLASS;
+    return (unsigned)(link_off(r, slot) - sizeof(struct capheap_region)) / (unsigned)sizeof(uint32_t) +
+           FIRST_CLASS;
 }
 
 #define NEXT_FIELD ((uint32_t)offsetof(fblk_t, next))
@@ -263,9 +288,9 @@ HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
     unsigned idx = class_of((uint32_t)(size >> GSHIFT));
     uint32_t *hd = &heads(r)[idx];
     uint32_t h = *hd;
-    uint32_t o = off_of(r, b);
+    uint32_t o = link_of(r, b);
     b->next = h;
-    b->prev = slot_off(idx);
+    b->prev = link_of(r, hd);
     if (h != 0u) {
         at(r, h)->prev = o + NEXT_FIELD;
     } else {
@@ -281,7 +306,7 @@ HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
     uint32_t nx = b->next;
     heads(r)[idx] = nx;
     if (nx != 0u)
-        at(r, nx)->prev = slot_off(idx);
+        at(r, nx)->prev = link_of(r, &heads(r)[idx]);
     else
         bit_clear(r, idx);
 }
@@ -290,11 +315,11 @@ HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
 HOT void list_remove(capheap_region_t *r, fblk_t *b)
 {
     uint32_t nx = b->next, pv = b->prev;
-    *(uint32_t *)(void *)(rbase(r) + pv) = nx;
+    *(uint32_t *)link_ptr(r, pv) = nx;
     if (nx != 0u)
         at(r, nx)->prev = pv;
-    else if (pv < r->sl_off) /* it was alone: its list is now empty */
-        bit_clear(r, slot_class(pv));
+    else if (link_off(r, pv) < r->sl_off) /* it was alone: its list is now empty */
+        bit_clear(r, slot_class(r, pv));
 }
 
 /* First non-empty class >= idx, or UINT_MAX. */
@@ -1294,22 +1319,23 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
     for (unsigned idx = FIRST_CLASS; idx < nclass; idx++) {
         bool bit = ((sl_maps(r)[idx >> SLB] >> (idx & (SLN - 1u))) & 1u) != 0u;
         if (bit != (hd[idx] != 0u)) problem(c, "bitmap bit disagrees with its list", r);
-        uint32_t prev = slot_off(idx);
-        for (uint32_t o = hd[idx]; o != 0u; o = at(r, o)->next) {
+        uint32_t prev = link_of(r, &hd[idx]);
+        for (uint32_t l = hd[idx]; l != 0u; l = at(r, l)->next) {
+            uint32_t o = link_off(r, l);
             if (++listed > nfree) {
                 problem(c, "free lists hold more blocks than the region (cycle or stray)", r);
                 return;
             }
             if (o < r->lo - W || o >= r->end - W || ((o + W) & GMASK) != 0u) {
-                problem(c, "free list link points outside the blocks", at(r, o));
+                problem(c, "free list link points outside the blocks", r);
                 return;
             }
-            const fblk_t *b = at(r, o);
+            const fblk_t *b = at(r, l);
             if ((b->hdr & F_USED) != 0u) problem(c, "used block in a free list", b);
             else if (bsize(b) < MIN_BLOCK || class_of((uint32_t)(bsize(b) >> GSHIFT)) != idx)
                 problem(c, "free block in the wrong class list", b);
             if (b->prev != prev) problem(c, "free list back link broken", b);
-            prev = o + NEXT_FIELD;
+            prev = l + NEXT_FIELD;
         }
     }
     if (listed != nfree) problem(c, "free blocks missing from the free lists", r);

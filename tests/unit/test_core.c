@@ -173,6 +173,10 @@ static void test_99_percent_of_64k_in_one_allocation(void)
     void *p = capheap_alloc(&H, largest);
     CHECK(p != NULL);
     CHECK_EQ(stats(&H).free, 0);
+    /* no free block left: largest_free says 0 and not even 0 bytes can be had */
+    CHECK_EQ(stats(&H).largest_free, 0);
+    CHECK(capheap_alloc(&H, 0) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_NOMEM);
     CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
     CHECK_HEAP(&H);
 }
