@@ -501,6 +501,15 @@ static void reentry(capheap_heap_t *h, void *ptr, size_t size, uint32_t caps)
     raise_error(h, CAPHEAP_E_REENTRY, ptr, size, caps);
 }
 
+/* enter() for the calls that only read or walk the heap: a refused entry
+ * is counted and reported here, the caller just returns CAPHEAP_E_REENTRY. */
+static uintptr_t enter_reporting(capheap_heap_t *h)
+{
+    uintptr_t tok = enter(h);
+    if (tok == CAPHEAP_LOCK_FAILED) reentry(h, NULL, 0, 0);
+    return tok;
+}
+
 HOT void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t size)
 {
     r->used += (uint32_t)size;
@@ -1148,11 +1157,8 @@ static void fill_region_stats(const capheap_region_t *r, capheap_region_stats_t 
 int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 {
     if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok = 0;
-    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
-        reentry(heap, NULL, 0, 0);
-        return CAPHEAP_E_REENTRY;
-    }
+    uintptr_t tok = enter_reporting(heap);
+    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
     capheap_stats_t *s = out; /* filled in place: no struct copy (memcpy) */
     s->total_size = s->used = s->min_free_ever = s->largest_free = s->peak_used = 0;
     s->alloc_count = s->free_count = 0;
@@ -1183,11 +1189,8 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_stats_t *out)
 {
     if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok = 0;
-    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
-        reentry(heap, NULL, 0, 0);
-        return CAPHEAP_E_REENTRY;
-    }
+    uintptr_t tok = enter_reporting(heap);
+    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
     const capheap_region_t *r = heap->regions_;
     while (r != NULL && index > 0u) {
         r = r->next;
@@ -1226,11 +1229,8 @@ const char *capheap_strerror(int code)
 int capheap_walk(capheap_heap_t *heap, capheap_walk_fn fn, void *ctx)
 {
     if (heap == NULL || fn == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok = 0;
-    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
-        reentry(heap, NULL, 0, 0);
-        return CAPHEAP_E_REENTRY;
-    }
+    uintptr_t tok = enter_reporting(heap);
+    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
     bool go = true;
     for (const capheap_region_t *r = heap->regions_; r != NULL && go; r = r->next) {
         const fblk_t *e = end_marker(r);
@@ -1362,9 +1362,8 @@ int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out)
     res.blocks_used = res.blocks_free = 0;
     checker_t c;
     c.res = &res;
-    uintptr_t tok = 0;
-    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
-        reentry(heap, NULL, 0, 0);
+    uintptr_t tok = enter_reporting(heap);
+    if (tok == CAPHEAP_LOCK_FAILED) {
         copy_result(out, &res);
         return CAPHEAP_E_REENTRY;
     }
