@@ -31,6 +31,7 @@
 #include <stdlib.h>
 
 #include "capheap.h"
+#include "../capheap_libc.h"
 
 #if !CAPHEAP_GLOBAL
 #error "capheap_newlib.c routes malloc() to capheap_global: build the core with CAPHEAP_GLOBAL 1"
@@ -111,38 +112,25 @@ size_t _malloc_usable_size_r(struct _reent *r, void *ptr)
     return capheap_usable_size(&capheap_global, ptr);
 }
 
-static bool count_free_block(const capheap_block_info_t *block, void *ctx)
-{
-    if (!block->used)
-        ++*(size_t *)ctx;
-    return true;
-}
-
 struct mallinfo _mallinfo_r(struct _reent *r)
 {
     struct mallinfo mi = {0};
-    capheap_stats_t st;
+    capheap_libc_info_t info;
     (void)r;
-    if (capheap_get_stats(&capheap_global, &st) == CAPHEAP_OK) {
-        mi.arena = st.total_size;
-        mi.uordblks = st.used;
-        mi.fordblks = st.free;
-        mi.usmblks = st.peak_used;
-        (void)capheap_walk(&capheap_global, count_free_block, &mi.ordblks);
+    if (capheap_libc_info(&info)) {
+        mi.arena = info.arena;
+        mi.uordblks = info.used;
+        mi.fordblks = info.free;
+        mi.usmblks = info.peak;
+        mi.ordblks = info.free_blocks;
     }
     return mi;
-}
-
-static void write_stderr(void *ctx, const char *text, size_t len)
-{
-    (void)ctx;
-    (void)fwrite(text, 1, len, stderr);
 }
 
 void _malloc_stats_r(struct _reent *r)
 {
     (void)r;
-    capheap_report(&capheap_global, write_stderr, NULL);
+    capheap_report(&capheap_global, capheap_libc_write_stderr, NULL);
 }
 
 /* The old statistics call: a title line, then the report. */

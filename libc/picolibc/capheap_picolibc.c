@@ -22,6 +22,7 @@
 #include <stdlib.h>
 
 #include "capheap.h"
+#include "../capheap_libc.h"
 
 #if !CAPHEAP_GLOBAL
 #error "capheap_picolibc.c routes malloc() to capheap_global: build the core with CAPHEAP_GLOBAL 1"
@@ -105,34 +106,21 @@ void *pvalloc(size_t size)
 
 size_t malloc_usable_size(void *ptr) { return capheap_usable_size(&capheap_global, ptr); }
 
-static bool count_free_block(const capheap_block_info_t *block, void *ctx)
-{
-    if (!block->used)
-        ++*(size_t *)ctx;
-    return true;
-}
-
 struct mallinfo mallinfo(void)
 {
     struct mallinfo mi = {0};
-    capheap_stats_t st;
-    if (capheap_get_stats(&capheap_global, &st) == CAPHEAP_OK) {
-        mi.arena = st.total_size;
-        mi.uordblks = st.used;
-        mi.fordblks = st.free;
-        mi.usmblks = st.peak_used;
-        (void)capheap_walk(&capheap_global, count_free_block, &mi.ordblks);
+    capheap_libc_info_t info;
+    if (capheap_libc_info(&info)) {
+        mi.arena = info.arena;
+        mi.uordblks = info.used;
+        mi.fordblks = info.free;
+        mi.usmblks = info.peak;
+        mi.ordblks = info.free_blocks;
     }
     return mi;
 }
 
-static void write_stderr(void *ctx, const char *text, size_t len)
-{
-    (void)ctx;
-    (void)fwrite(text, 1, len, stderr);
-}
-
-void malloc_stats(void) { capheap_report(&capheap_global, write_stderr, NULL); }
+void malloc_stats(void) { capheap_report(&capheap_global, capheap_libc_write_stderr, NULL); }
 
 /* No tunables: every option is refused (0). */
 int mallopt(int option, int value)
