@@ -76,6 +76,14 @@ void *memmove(void *, const void *, size_t);
 #define HOT static inline
 #endif
 
+/* Paths kept out of the fast paths (locking, failures): never inlined, so
+ * the fast paths stay leaves that save no registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define COLD static __attribute__((noinline, cold))
+#else
+#define COLD static
+#endif
+
 typedef uintptr_t word_t;
 
 #define W ((size_t)sizeof(word_t))
@@ -147,7 +155,8 @@ _Static_assert(sizeof(struct capheap_region) >= FIRST_CLASS * sizeof(uint32_t),
 /* ===================================================================== */
 #if CAPHEAP_USE_INTRINSICS
 static inline unsigned ctz32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
-static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
+/* 31 ^ clz rather than 31 - clz: compilers turn it into one bit-scan. */
+static inline unsigned fls32(uint32_t x) { return (unsigned)__builtin_clz(x) ^ 31u; }
 #else
 /* de Bruijn sequences: a multiply and a 32-byte table instead of a libgcc
  * call on cores without count-leading/trailing-zero instructions. */
@@ -621,7 +630,7 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
 }
 
 /* Failure or re-entry of an allocation call (cold path). */
-static void *alloc_failed(capheap_heap_t *h, bool entered, uintptr_t tok, size_t size, size_t align,
+COLD void *alloc_failed(capheap_heap_t *h, bool entered, uintptr_t tok, size_t size, size_t align,
                           uint32_t caps)
 {
     if (!entered) {
@@ -645,12 +654,47 @@ static void *alloc_entry(capheap_heap_t *h, size_t size, size_t align, uint32_t 
     return p;
 }
 
-/* The hot path: everything inline, failures out of line. */
+/* Marking the heap busy and idle on the fast paths (no lock hooks, nobody
+ * inside: state_ was 0). Without checks there is nothing to mark. */
+HOT void fast_enter(capheap_heap_t *h)
+{
+#if CAPHEAP_CHECK_LEVEL >= 1
+    h->state_ = ST_BUSY;
+    BARRIER();
+#else
+    (void)h;
+#endif
+}
+
+HOT void fast_leave(capheap_heap_t *h)
+{
+#if CAPHEAP_CHECK_LEVEL >= 1
+    BARRIER();
+    h->state_ = 0u;
+#else
+    (void)h;
+#endif
+}
+
+/* Allocation through the lock hooks, or refused re-entry (out of line). */
+COLD void *alloc_slow(capheap_heap_t *h, size_t size, uint32_t caps)
+{
+    uintptr_t tok = enter(h);
+    if (tok == CAPHEAP_LOCK_FAILED) return alloc_failed(h, false, 0, size, G, caps);
+    void *p = alloc_locked(h, size, G, caps);
+    if (p == NULL) return alloc_failed(h, true, tok, size, G, caps);
+    leave(h, tok);
+    return p;
+}
+
+/* The hot path. When no lock hooks are set and nobody is inside, it is a
+ * leaf: everything inline, every other case and every failure handed to an
+ * out-of-line function by a tail call, so that it saves no registers. */
 void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
 {
     if (heap == NULL) return NULL;
-    uintptr_t tok = 0;
-    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) return alloc_failed(heap, false, 0, size, G, caps);
+    if (heap->state_ != 0u) return alloc_slow(heap, size, caps);
+    fast_enter(heap);
     if (size <= REGION_MAX) {
         size_t b = block_for(size);
         for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
@@ -659,11 +703,11 @@ void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
             if (blk == NULL) continue;
             size_t got = carve(r, blk, bsize(blk), b);
             note_alloc(heap, r, got);
-            leave(heap, tok);
+            fast_leave(heap);
             return (char *)blk + W;
         }
     }
-    return alloc_failed(heap, true, tok, size, G, caps);
+    return alloc_failed(heap, true, 0, size, G, caps);
 }
 
 void *capheap_alloc(capheap_heap_t *heap, size_t size) { return capheap_alloc_caps(heap, size, 0u); }
@@ -808,7 +852,7 @@ HOT capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
 }
 
 /* A rejected pointer or re-entry (cold path). */
-static int free_failed(capheap_heap_t *h, bool entered, uintptr_t tok, void *ptr, capheap_error_t err)
+COLD int free_failed(capheap_heap_t *h, bool entered, uintptr_t tok, void *ptr, capheap_error_t err)
 {
     if (!entered) {
         reentry(h, ptr, 0, 0);
@@ -820,18 +864,33 @@ static int free_failed(capheap_heap_t *h, bool entered, uintptr_t tok, void *ptr
     return err;
 }
 
+/* free() through the lock hooks, or refused re-entry (out of line). */
+COLD int free_slow(capheap_heap_t *h, void *ptr)
+{
+    uintptr_t tok = enter(h);
+    if (tok == CAPHEAP_LOCK_FAILED) return free_failed(h, false, 0, ptr, CAPHEAP_E_REENTRY);
+    found_t f;
+    capheap_error_t err = locate(h, ptr, &f);
+    if (err != CAPHEAP_OK) return free_failed(h, true, tok, ptr, err);
+    note_free(h, f.r, f.size);
+    release(f.r, f.b, f.size);
+    leave(h, tok);
+    return CAPHEAP_OK;
+}
+
+/* Like capheap_alloc_caps: a leaf when unlocked and idle. */
 int capheap_free(capheap_heap_t *heap, void *ptr)
 {
     if (ptr == NULL) return CAPHEAP_OK;
     if (heap == NULL) return CAPHEAP_E_ARGUMENT;
-    uintptr_t tok = 0;
-    if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) return free_failed(heap, false, 0, ptr, CAPHEAP_E_REENTRY);
+    if (heap->state_ != 0u) return free_slow(heap, ptr);
+    fast_enter(heap);
     found_t f;
     capheap_error_t err = locate(heap, ptr, &f);
-    if (err != CAPHEAP_OK) return free_failed(heap, true, tok, ptr, err);
+    if (err != CAPHEAP_OK) return free_failed(heap, true, 0, ptr, err);
     note_free(heap, f.r, f.size);
     release(f.r, f.b, f.size);
-    leave(heap, tok);
+    fast_leave(heap);
     return CAPHEAP_OK;
 }
 
