@@ -191,6 +191,18 @@ static inline unsigned fls32(uint32_t x)
 }
 #endif
 
+/* Lowest set bit of a second-level map (m != 0). */
+static inline unsigned ctz_sl(uint32_t m)
+{
+#if !CAPHEAP_USE_INTRINSICS && CAPHEAP_SL_BITS <= 3
+    /* The map is a byte: isolate its lowest bit and read the log table
+     * (four instructions instead of the multiply sequence). */
+    return ch_log2_byte[m & (0u - m)];
+#else
+    return ctz32(m);
+#endif
+}
+
 /* Class index of a block of n granules (n >= 2): classes are exact below
  * 2*SLN granules, then SLN classes per power of two. */
 HOT unsigned class_of(uint32_t n)
@@ -343,32 +355,48 @@ HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
         fl = ctz32(f);
         m = sl_maps(r)[fl];
     }
-    return (fl << SLB) + ctz32(m);
+    return (fl << SLB) + ctz_sl(m);
 }
 
-/* Class to take a block of at least size bytes from (its first block), or
- * UINT_MAX. The head of the request's own class first, when it is large
- * enough (tight fit: it keeps big blocks whole, which is what W2 rewards);
- * else the smallest non-empty class whose every block is large enough (good
- * fit). Precondition: size <= REGION_MAX, so the granule count fits 32 bits.
- * One count of leading zeros serves both classes: rounding n up by one
- * class width moves its top bit up by at most one. */
-HOT unsigned region_find(const capheap_region_t *r, size_t size)
+/* The two classes a request of size bytes may be served from, computed
+ * once per call (they do not depend on the region). own: the request's own
+ * class, whose first block is taken when it is large enough (tight fit: it
+ * keeps big blocks whole, which is what W2 rewards); good: the smallest
+ * class whose every block is large enough (good fit). Precondition: size <=
+ * REGION_MAX, so the granule count fits 32 bits. One count of leading zeros
+ * serves both: rounding n up by one class width moves its top bit up by at
+ * most one. */
+typedef struct want {
+    size_t size;
+    unsigned own;
+    unsigned good;
+} want_t;
+
+HOT want_t want_of(size_t size)
 {
+    want_t w;
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh = fls32(n | SLN) - SLB;
-    unsigned own = (sh << SLB) + (unsigned)(n >> sh);
-    if ((own >> SLB) >= r->nfl) return UINT_MAX;
-    uint32_t h = heads(r)[own];
-    if (h != 0u && bsize(at(r, h)) >= size) return own;
     uint32_t rn = n + ((1u << sh) - 1u);
     unsigned sh2 = sh + (unsigned)((rn >> (sh + SLB + 1u)) != 0u);
-    return find_class(r, (sh2 << SLB) + (unsigned)(rn >> sh2));
+    w.size = size;
+    w.own = (sh << SLB) + (unsigned)(n >> sh);
+    w.good = (sh2 << SLB) + (unsigned)(rn >> sh2);
+    return w;
 }
 
-HOT fblk_t *region_take(capheap_region_t *r, size_t size)
+/* Class of region r to take the first block of for w, or UINT_MAX. */
+HOT unsigned region_find(const capheap_region_t *r, want_t w)
 {
-    unsigned idx = region_find(r, size);
+    if ((w.own >> SLB) >= r->nfl) return UINT_MAX;
+    uint32_t h = heads(r)[w.own];
+    if (h != 0u && bsize(at(r, h)) >= w.size) return w.own;
+    return find_class(r, w.good);
+}
+
+HOT fblk_t *region_take(capheap_region_t *r, want_t w)
+{
+    unsigned idx = region_find(r, w);
     if (idx == UINT_MAX) return NULL;
     fblk_t *b = at(r, heads(r)[idx]);
     list_pop(r, b, idx);
@@ -603,9 +631,10 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
         need = b + align + G;
     }
     if (need > REGION_MAX || b == 0u) return NULL;
+    want_t w = want_of(need);
     for (capheap_region_t *r = h->regions_; r != NULL; r = r->next) {
         if ((r->caps & caps) != caps) continue;
-        fblk_t *blk = region_take(r, need);
+        fblk_t *blk = region_take(r, w);
         if (blk == NULL) continue;
         size_t have = bsize(blk);
         if (align > G) {
@@ -697,9 +726,10 @@ void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
     fast_enter(heap);
     if (size <= REGION_MAX) {
         size_t b = block_for(size);
+        want_t w = want_of(b);
         for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
             if ((r->caps & caps) != caps) continue;
-            fblk_t *blk = region_take(r, b);
+            fblk_t *blk = region_take(r, w);
             if (blk == NULL) continue;
             size_t got = carve(r, blk, bsize(blk), b);
             note_alloc(heap, r, got);
