@@ -311,6 +311,7 @@ HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
     uint32_t h = *hd;
     uint32_t o = link_of(r, b);
     b->next = h;
+    *hd = o;
     b->prev = link_of(r, hd);
     if (h != 0u) {
         at(r, h)->prev = o + NEXT_FIELD;
@@ -318,7 +319,6 @@ HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
         sl_maps(r)[idx >> SLB] |= (sl_map_t)(1u << (idx & (SLN - 1u)));
         r->fl_map |= 1u << (idx >> SLB);
     }
-    *hd = o;
 }
 
 /* Remove the head of list idx (b), known to be its first element. */
@@ -362,10 +362,10 @@ HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
  * once per call (they do not depend on the region). own: the request's own
  * class, whose first block is taken when it is large enough (tight fit: it
  * keeps big blocks whole, which is what W2 rewards); good: the smallest
- * class whose every block is large enough (good fit). Precondition: size <=
- * REGION_MAX, so the granule count fits 32 bits. One count of leading zeros
- * serves both: rounding n up by one class width moves its top bit up by at
- * most one. */
+ * class whose every block is large enough (good fit). Class indices are
+ * contiguous across octaves, so good is own, or own + 1 when n is not the
+ * smallest size of its class. Precondition: size <= REGION_MAX, so the
+ * granule count fits 32 bits. */
 typedef struct want {
     size_t size;
     unsigned own;
@@ -377,11 +377,9 @@ HOT want_t want_of(size_t size)
     want_t w;
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh = fls32(n | SLN) - SLB;
-    uint32_t rn = n + ((1u << sh) - 1u);
-    unsigned sh2 = sh + (unsigned)((rn >> (sh + SLB + 1u)) != 0u);
     w.size = size;
     w.own = (sh << SLB) + (unsigned)(n >> sh);
-    w.good = (sh2 << SLB) + (unsigned)(rn >> sh2);
+    w.good = w.own + (unsigned)((n & ((1u << sh) - 1u)) != 0u);
     return w;
 }
 
