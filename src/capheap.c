@@ -714,28 +714,46 @@ COLD void *alloc_slow(capheap_heap_t *h, size_t size, uint32_t caps)
     return p;
 }
 
+/* The fast path's continuation after its first region (entered, busy
+ * marked, no lock token): the other regions in order, then the failure. */
+COLD void *alloc_rest(capheap_heap_t *h, capheap_region_t *r, size_t size, uint32_t caps)
+{
+    if (r != NULL && size <= REGION_MAX) {
+        for (r = r->next; r != NULL; r = r->next) {
+            if ((r->caps & caps) != caps) continue;
+            size_t b = block_for(size);
+            fblk_t *blk = region_take(r, want_of(b));
+            if (blk == NULL) continue;
+            size_t got = carve(r, blk, bsize(blk), b);
+            note_alloc(h, r, got);
+            fast_leave(h);
+            return (char *)blk + W;
+        }
+    }
+    return alloc_failed(h, true, 0, size, G, caps);
+}
+
 /* The hot path. When no lock hooks are set and nobody is inside, it is a
- * leaf: everything inline, every other case and every failure handed to an
- * out-of-line function by a tail call, so that it saves no registers. */
+ * leaf that tries the first region inline and hands everything else (the
+ * lock path, the other regions, failures) to out-of-line functions by tail
+ * calls, so that it saves no registers. */
 void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
 {
     if (heap == NULL) return NULL;
     if (heap->state_ != 0u) return alloc_slow(heap, size, caps);
     fast_enter(heap);
-    if (size <= REGION_MAX) {
+    capheap_region_t *r = heap->regions_;
+    if (r != NULL && (r->caps & caps) == caps && size <= REGION_MAX) {
         size_t b = block_for(size);
-        want_t w = want_of(b);
-        for (capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
-            if ((r->caps & caps) != caps) continue;
-            fblk_t *blk = region_take(r, w);
-            if (blk == NULL) continue;
+        fblk_t *blk = region_take(r, want_of(b));
+        if (blk != NULL) {
             size_t got = carve(r, blk, bsize(blk), b);
             note_alloc(heap, r, got);
             fast_leave(heap);
             return (char *)blk + W;
         }
     }
-    return alloc_failed(heap, true, 0, size, G, caps);
+    return alloc_rest(heap, r, size, caps);
 }
 
 void *capheap_alloc(capheap_heap_t *heap, size_t size) { return capheap_alloc_caps(heap, size, 0u); }
