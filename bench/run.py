@@ -43,6 +43,8 @@ W2_SEEDS = 100
 ALLOCS = {
     "capheap": ("glibc", "capheap", "capheap, default build (CHECK_LEVEL 1, STATS 1, SL_BITS 3)"),
     "capheap-lean": ("cap-lean", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
+    "capheap-nostats": ("cap-nostats", "capheap", "capheap, CAPHEAP_STATS=0"),
+    "capheap-nocheck": ("cap-nocheck", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0"),
     "capheap-sl2": ("cap-sl2", "capheap", "capheap, CAPHEAP_SL_BITS=2"),
     "capheap-sl4": ("cap-sl4", "capheap", "capheap, CAPHEAP_SL_BITS=4"),
     "capheap-sl5": ("cap-sl5", "capheap", "capheap, CAPHEAP_SL_BITS=5"),
@@ -252,7 +254,7 @@ def full_jobs(have32):
                 parallel.append(job("w1 %s %s %s" % (label, cell_name(h, d), v), label, "w1",
                                     {"heap": h, "dist": d, "variant": v, "steps": CG_STEPS}, callgrind=True,
                                     cost=cost))
-    for label in ("capheap-sl2", "capheap-sl4", "capheap-sl5"):
+    for label in ("capheap-sl2", "capheap-sl4", "capheap-sl5", "capheap-nostats", "capheap-nocheck"):
         for h, d in CELLS:
             parallel.append(job("w1 %s %s" % (label, cell_name(h, d)), label, "w1",
                                 {"heap": h, "dist": d, "variant": "free", "steps": CG_STEPS}, callgrind=True, cost=3))
@@ -361,8 +363,38 @@ def profile_capheap(runner, heap, dist, out_dir):
             lines.append((n / ops, ("%d: " % here if here else "") + rest.strip()))
     funcs.sort(key=lambda x: -x[0])
     lines.sort(key=lambda x: -x[0])
+    # The same line costs grouped by the source function they are written in
+    # (the hot paths are inlined, so this is finer than the per-function list).
+    owner = source_functions(src) if src else {}
+    by_fn = {}
+    for n, ln in lines:
+        mnum = re.match(r"^(\d+): ", ln)
+        fn = owner.get(int(mnum.group(1)), "(outside functions)") if mnum else "(unnumbered)"
+        by_fn[fn] = by_fn.get(fn, 0.0) + n
+    groups = sorted(by_fn.items(), key=lambda x: -x[1])
     return {"cell": cell_name(heap, dist), "instr_per_op": float(recs[0]["instr_per_op"]),
-            "funcs": funcs[:12], "lines": lines[:15]}
+            "funcs": funcs[:12], "lines": lines[:15], "groups": groups[:16]}
+
+
+def source_functions(path):
+    """line number -> name of the C function whose body holds it (top-level
+    definitions: a line at column 0 with a call-like name, up to its '}')."""
+    owner, cur = {}, None
+    try:
+        with open(path) as f:
+            text = f.read().splitlines()
+    except OSError:
+        return owner
+    for i, line in enumerate(text, 1):
+        if cur is None:
+            m = re.match(r"^[A-Za-z_].*?\b([A-Za-z_]\w*)\s*\(", line)
+            if m and not line.rstrip().endswith(";") and not line.startswith(("#", "typedef", "struct", "_Static_assert")):
+                cur = m.group(1)
+        if cur is not None:
+            owner[i] = cur
+            if line.startswith("}") or (line.rstrip().endswith("}") and "{" in line):  # end, or a one-liner
+                cur = None
+    return owner
 
 
 # ------------------------------------------------------------------- analysis
@@ -812,6 +844,27 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
                         float(r["largest_pct"]) >= T["w6_largest_pct"], "%s B = %.2f%%" % (r["largest"],
                                                                                          float(r["largest_pct"]))))
 
+    # ---------------- cost of the options
+    w("## Cost of the compile-time options (W1 instructions/op, variant free)")
+    w("")
+    w("The same core built four ways, measured in this run. The difference to the lean row is what the option "
+      "costs per operation: `CAPHEAP_CHECK_LEVEL` 1 validates every pointer given to free (region, alignment, "
+      "used bit, size bounds, both neighbours' headers and tags) and marks the heap busy to detect re-entry; "
+      "`CAPHEAP_STATS` 1 keeps per-region and heap counters, peaks and byte totals.")
+    w("")
+    w("| build | 64K a | 64K b | 64K c | 1M a | 1M b | 1M c | mean | over lean |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    ladder = [("capheap", "CHECK_LEVEL 1, STATS 1 (default)"), ("capheap-nostats", "CHECK_LEVEL 1, STATS 0"),
+              ("capheap-nocheck", "CHECK_LEVEL 0, STATS 1"), ("capheap-lean", "CHECK_LEVEL 0, STATS 0 (lean)")]
+    lean_vals = [w1v("capheap-lean", h, d, "free") for h, d in CELLS]
+    lean_mean = (sum(lean_vals) / len(lean_vals)) if all(v is not None for v in lean_vals) else None
+    for label, desc in ladder:
+        ws = [w1v(label, h, d, "free") for h, d in CELLS]
+        mean = (sum(ws) / len(ws)) if all(v is not None for v in ws) else None
+        over = ("+%.1f" % (mean - lean_mean)) if (mean is not None and lean_mean is not None) else "–"
+        w("| %s | %s | %s | %s |" % (desc, " | ".join(fmt(x, 1) for x in ws), fmt(mean, 1), over))
+    w("")
+
     # ---------------- SL_BITS trade-off
     w("## Trade-off: CAPHEAP_SL_BITS (size classes per power of two)")
     w("")
@@ -864,6 +917,12 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
             for n, fn in pr["funcs"]:
                 w("| %.1f | `%s` |" % (n, fn.replace("|", "\\|")))
             w("")
+            if pr.get("groups"):
+                w("| instr/op | written in (inlined code counted where it is written) |")
+                w("|---|---|")
+                for fn, n in pr["groups"]:
+                    w("| %.1f | `%s` |" % (n, fn))
+                w("")
             w("| instr/op | line: source of src/capheap.c |")
             w("|---|---|")
             for n, ln in pr["lines"]:

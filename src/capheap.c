@@ -76,9 +76,17 @@ void *memmove(void *, const void *, size_t);
 #define HOT static inline
 #endif
 
+/* alloc and free have a fast path for the unlocked, idle heap when
+ * optimising for speed; at -Os they are the general path alone (smaller). */
+#if defined(__OPTIMIZE_SIZE__)
+#define FAST_PATHS 0
+#else
+#define FAST_PATHS 1
+#endif
+
 /* Paths kept out of the fast paths (locking, failures): never inlined, so
  * the fast paths stay leaves that save no registers. */
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && FAST_PATHS
 #define COLD static __attribute__((noinline, cold))
 #else
 #define COLD static
@@ -358,43 +366,28 @@ HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
     return (fl << SLB) + ctz_sl(m);
 }
 
-/* The two classes a request of size bytes may be served from, computed
- * once per call (they do not depend on the region). own: the request's own
- * class, whose first block is taken when it is large enough (tight fit: it
- * keeps big blocks whole, which is what W2 rewards); good: the smallest
- * class whose every block is large enough (good fit). Class indices are
- * contiguous across octaves, so good is own, or own + 1 when n is not the
- * smallest size of its class. Precondition: size <= REGION_MAX, so the
- * granule count fits 32 bits. */
-typedef struct want {
-    size_t size;
-    unsigned own;
-    unsigned good;
-} want_t;
-
-HOT want_t want_of(size_t size)
+/* Class of region r to take a block of at least size bytes from (its
+ * first block), or UINT_MAX. The head of the request's own class first,
+ * when it is large enough (tight fit: it keeps big blocks whole, which is
+ * what W2 rewards); else the smallest non-empty class whose every block is
+ * large enough (good fit). Class indices are contiguous across octaves, so
+ * that class is own, or own + 1 when n is not the smallest size of its
+ * class. Precondition: size <= REGION_MAX, so the granule count fits 32
+ * bits. */
+HOT unsigned region_find(const capheap_region_t *r, size_t size)
 {
-    want_t w;
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh = fls32(n | SLN) - SLB;
-    w.size = size;
-    w.own = (sh << SLB) + (unsigned)(n >> sh);
-    w.good = w.own + (unsigned)((n & ((1u << sh) - 1u)) != 0u);
-    return w;
+    unsigned own = (sh << SLB) + (unsigned)(n >> sh);
+    if ((own >> SLB) >= r->nfl) return UINT_MAX;
+    uint32_t h = heads(r)[own];
+    if (h != 0u && bsize(at(r, h)) >= size) return own;
+    return find_class(r, own + (unsigned)((n & ((1u << sh) - 1u)) != 0u));
 }
 
-/* Class of region r to take the first block of for w, or UINT_MAX. */
-HOT unsigned region_find(const capheap_region_t *r, want_t w)
+HOT fblk_t *region_take(capheap_region_t *r, size_t size)
 {
-    if ((w.own >> SLB) >= r->nfl) return UINT_MAX;
-    uint32_t h = heads(r)[w.own];
-    if (h != 0u && bsize(at(r, h)) >= w.size) return w.own;
-    return find_class(r, w.good);
-}
-
-HOT fblk_t *region_take(capheap_region_t *r, want_t w)
-{
-    unsigned idx = region_find(r, w);
+    unsigned idx = region_find(r, size);
     if (idx == UINT_MAX) return NULL;
     fblk_t *b = at(r, heads(r)[idx]);
     list_pop(r, b, idx);
@@ -629,10 +622,9 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
         need = b + align + G;
     }
     if (need > REGION_MAX || b == 0u) return NULL;
-    want_t w = want_of(need);
     for (capheap_region_t *r = h->regions_; r != NULL; r = r->next) {
         if ((r->caps & caps) != caps) continue;
-        fblk_t *blk = region_take(r, w);
+        fblk_t *blk = region_take(r, need);
         if (blk == NULL) continue;
         size_t have = bsize(blk);
         if (align > G) {
@@ -681,6 +673,7 @@ static void *alloc_entry(capheap_heap_t *h, size_t size, size_t align, uint32_t 
     return p;
 }
 
+#if FAST_PATHS
 /* Marking the heap busy and idle on the fast paths (no lock hooks, nobody
  * inside: state_ was 0). Without checks there is nothing to mark. */
 HOT void fast_enter(capheap_heap_t *h)
@@ -702,36 +695,48 @@ HOT void fast_leave(capheap_heap_t *h)
     (void)h;
 #endif
 }
+#endif
+
+/* A plain allocation from the first region, in order from r, that has the
+ * caps and a block (lock held or busy marked); NULL if none. */
+static void *alloc_plain(capheap_heap_t *h, capheap_region_t *r, size_t size, uint32_t caps)
+{
+    if (size > REGION_MAX) return NULL;
+    size_t b = block_for(size);
+    for (; r != NULL; r = r->next) {
+        if ((r->caps & caps) != caps) continue;
+        fblk_t *blk = region_take(r, b);
+        if (blk == NULL) continue;
+        size_t got = carve(r, blk, bsize(blk), b);
+        note_alloc(h, r, got);
+        return (char *)blk + W;
+    }
+    return NULL;
+}
 
 /* Allocation through the lock hooks, or refused re-entry (out of line). */
 COLD void *alloc_slow(capheap_heap_t *h, size_t size, uint32_t caps)
 {
     uintptr_t tok = enter(h);
     if (tok == CAPHEAP_LOCK_FAILED) return alloc_failed(h, false, 0, size, G, caps);
-    void *p = alloc_locked(h, size, G, caps);
+    void *p = alloc_plain(h, h->regions_, size, caps);
     if (p == NULL) return alloc_failed(h, true, tok, size, G, caps);
     leave(h, tok);
     return p;
 }
 
+#if FAST_PATHS
 /* The fast path's continuation after its first region (entered, busy
  * marked, no lock token): the other regions in order, then the failure. */
 COLD void *alloc_rest(capheap_heap_t *h, capheap_region_t *r, size_t size, uint32_t caps)
 {
-    if (r != NULL && size <= REGION_MAX) {
-        for (r = r->next; r != NULL; r = r->next) {
-            if ((r->caps & caps) != caps) continue;
-            size_t b = block_for(size);
-            fblk_t *blk = region_take(r, want_of(b));
-            if (blk == NULL) continue;
-            size_t got = carve(r, blk, bsize(blk), b);
-            note_alloc(h, r, got);
-            fast_leave(h);
-            return (char *)blk + W;
-        }
-    }
-    return alloc_failed(h, true, 0, size, G, caps);
+    void *p = r != NULL && r->next != NULL ? alloc_plain(h, r->next, size, caps) : NULL;
+    if (p == NULL) return alloc_failed(h, true, 0, size, G, caps);
+    fast_leave(h);
+    return p;
 }
+
+#endif
 
 /* The hot path. When no lock hooks are set and nobody is inside, it is a
  * leaf that tries the first region inline and hands everything else (the
@@ -740,12 +745,13 @@ COLD void *alloc_rest(capheap_heap_t *h, capheap_region_t *r, size_t size, uint3
 void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
 {
     if (heap == NULL) return NULL;
+#if FAST_PATHS
     if (heap->state_ != 0u) return alloc_slow(heap, size, caps);
     fast_enter(heap);
     capheap_region_t *r = heap->regions_;
     if (r != NULL && (r->caps & caps) == caps && size <= REGION_MAX) {
         size_t b = block_for(size);
-        fblk_t *blk = region_take(r, want_of(b));
+        fblk_t *blk = region_take(r, b);
         if (blk != NULL) {
             size_t got = carve(r, blk, bsize(blk), b);
             note_alloc(heap, r, got);
@@ -754,6 +760,9 @@ void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
         }
     }
     return alloc_rest(heap, r, size, caps);
+#else
+    return alloc_slow(heap, size, caps);
+#endif
 }
 
 void *capheap_alloc(capheap_heap_t *heap, size_t size) { return capheap_alloc_caps(heap, size, 0u); }
@@ -929,6 +938,7 @@ int capheap_free(capheap_heap_t *heap, void *ptr)
 {
     if (ptr == NULL) return CAPHEAP_OK;
     if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+#if FAST_PATHS
     if (heap->state_ != 0u) return free_slow(heap, ptr);
     fast_enter(heap);
     found_t f;
@@ -938,6 +948,9 @@ int capheap_free(capheap_heap_t *heap, void *ptr)
     release(f.r, f.b, f.size);
     fast_leave(heap);
     return CAPHEAP_OK;
+#else
+    return free_slow(heap, ptr);
+#endif
 }
 
 size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
