@@ -358,7 +358,7 @@ def profile_capheap(runner, heap, dist, out_dir):
         if section == "funcs" and ":" in rest and "PROGRAM TOTALS" not in rest and "events annotated" not in rest:
             fn = rest.split(" [")[0]
             funcs.append((n / ops, fn.replace(ROOT + "/", "").replace("bench/../", "")))
-        elif section == "src" and src and src.endswith("capheap.c") and not rest.startswith("=>") \
+        elif section == "src" and src and os.path.basename(src) == "capheap.c" and not rest.startswith("=>") \
                 and "events annotated" not in rest:
             lines.append((n / ops, ("%d: " % here if here else "") + rest.strip()))
     funcs.sort(key=lambda x: -x[0])
