@@ -1048,7 +1048,7 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
         } else {
             if ((f.r->caps & caps) == caps) res = resize_in_place(heap, &f, b);
             if (res == NULL) {
-                res = alloc_locked(heap, size, G, caps);
+                res = alloc_plain(heap, heap->regions_, size, caps);
                 if (res == NULL) {
                     err = note_fail(heap, size, G, caps);
                 } else {
