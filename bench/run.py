@@ -929,6 +929,53 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
                 w("| %.2f | `%s` |" % (n, ln.replace("|", "\\|")[:110]))
             w("")
 
+    # ---------------- reasons for the misses, from the numbers above
+    w("## Why capheap misses what it misses (from the measurements above)")
+    w("")
+    mean = lambda xs: (sum(xs) / len(xs)) if xs and all(x is not None for x in xs) else None
+    d_vals = [w1v("capheap", h, d, "free") for h, d in CELLS]
+    l_vals = [w1v("capheap-lean", h, d, "free") for h, d in CELLS]
+    s_vals = [w1v("capheap-nostats", h, d, "free") for h, d in CELLS]
+    c_vals = [w1v("capheap-nocheck", h, d, "free") for h, d in CELLS]
+    o_vals = [o1.get(c) for c in cells]
+    md_, ml, ms, mc, mo = mean(d_vals), mean(l_vals), mean(s_vals), mean(c_vals), mean(o_vals)
+    if None not in (md_, ml, ms, mc, mo):
+        w("- **W1 speed.** Mean over the six cells: default %.1f, lean %.1f, o1heap %.1f instructions/op. "
+          "Of the default's %.1f over lean, pointer validation and the re-entry mark (`CAPHEAP_CHECK_LEVEL` 1) "
+          "account for %.1f and statistics (`CAPHEAP_STATS` 1) for %.1f (the table of option costs). "
+          "The lean core's remaining %.1f over o1heap is the segregated-fit bookkeeping: with 8 classes per "
+          "power of two, a 64 KiB or 1 MiB heap in these workloads holds at most one free block in most "
+          "classes, so nearly every allocation empties a list and nearly every insertion fills one, and each "
+          "such change updates both bitmap levels (`bit_clear`, `list_insert`, `find_class` in the profile "
+          "above). o1heap has one bitmap level and a dozen power-of-two bins, so its lists rarely change "
+          "between empty and non-empty; it pays for that in W2 (60.5%% at 64 KiB against capheap's %s%%). "
+          "Measured in the core's development and not kept, because they lost more in W2 than they gained "
+          "here or gained nothing: carving from the top of blocks, reusing the list slot when the remainder "
+          "keeps its class, probing a second block, rounding requests up to class sizes, and a designated "
+          "victim block kept out of the lists (dlmalloc's `dv`: up to 19%% fewer instructions in W1 b/c, "
+          "but W2 at 1 MiB fell to 91%%)."
+          % (md_, ml, mo, md_ - ml, md_ - ms, md_ - mc, ml - mo, fmt(w2v("capheap", 65536, 0.3, 64), 1)))
+    for h, b in ((65536, 64), (65536, 32)):
+        x, bd = w2v("capheap", h, 0.3, b), bounds.get((h, b))
+        if x is not None and bd is not None and x < T["w2_64K_pct"]:
+            w("- **W2 at 64 KiB, %d-bit: %.1f%%.** The layout alone (%d-byte header, %d-byte granule) caps it at "
+              "%.1f%%; the other %.1f points are fragmentation at the first unexplained failure: the free bytes "
+              "are there, split between blocks smaller than the request (sizes go up to 1 KiB, 1/64 of the "
+              "heap). Fit policy barely moves it (good fit first, own class first, top or bottom carving, "
+              "size-segregated carving: all within 0.1 point); fewer classes per octave help a little "
+              "(SL_BITS table)."
+              % (b, x, 8 if b == 64 else 4, 16 if b == 64 else 8, bd, bd - x))
+    w("- **W3 tails on x86.** p99.99 is a timing figure on a shared 2-core machine; the instruction "
+      "maximum of the same paths on RV32 (exact under `-icount`, see the next point) is the same at every "
+      "heap size, so the x86 tails in the 1 MiB cells are not longer paths; they are most likely cache and "
+      "TLB misses on a heap 16 times the size, plus other processes (not profiled further).")
+    w("- **RV32 worst case and W5 code size** are in [docs/target-figures.md](../docs/target-figures.md): "
+      "that page shows which configuration stays within the RV32 bound; the default adds the validation "
+      "and statistics above to both paths. Code size stays above 700 B because the measured functions carry what the target's "
+      "allocators do not: overlap, wrap and size checks with error codes when a region is added, "
+      "capability and priority order, the failure report, and the two-level class search.")
+    w("")
+
     # ---------------- targets
     tmd = ["## Targets (BENCH.md) — computed from the numbers above", "",
            "| target | result | measured |", "|---|---|---|"]
