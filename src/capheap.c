@@ -742,7 +742,7 @@ COLD void *alloc_rest(capheap_heap_t *h, capheap_region_t *r, size_t size, uint3
  * leaf that tries the first region inline and hands everything else (the
  * lock path, the other regions, failures) to out-of-line functions by tail
  * calls, so that it saves no registers. */
-void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
+HOT void *alloc_fast(capheap_heap_t *heap, size_t size, uint32_t caps)
 {
     if (heap == NULL) return NULL;
 #if FAST_PATHS
@@ -764,8 +764,21 @@ void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
     return alloc_slow(heap, size, caps);
 #endif
 }
+void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
+{
+    return alloc_fast(heap, size, caps);
+}
 
-void *capheap_alloc(capheap_heap_t *heap, size_t size) { return capheap_alloc_caps(heap, size, 0u); }
+/* Its own copy of the fast path when optimising for speed: with caps 0 the
+ * capability test folds away. */
+void *capheap_alloc(capheap_heap_t *heap, size_t size)
+{
+#if FAST_PATHS
+    return alloc_fast(heap, size, 0u);
+#else
+    return capheap_alloc_caps(heap, size, 0u);
+#endif
+}
 
 /* An allocation refused before any search: count, report, NULL (cold). */
 static void *alloc_refused(capheap_heap_t *h, capheap_error_t err, size_t size, uint32_t caps)
