@@ -342,7 +342,10 @@ struct capheap_heap {
 #if CAPHEAP_STATS
     size_t used_;
     size_t peak_;
-    uint64_t bytes_allocated_;
+    size_t bytes_allocated_;    /* low word of the 64-bit total ... */
+#if SIZE_MAX <= 0xFFFFFFFFu
+    uint32_t bytes_allocated_hi_; /* ... and its high word on 32-bit targets */
+#endif
 #endif
 };
 

@@ -308,8 +308,15 @@ static inline unsigned slot_class(const capheap_region_t *r, uint32_t slot)
 HOT void bit_clear(capheap_region_t *r, unsigned idx)
 {
     sl_map_t *m = &sl_maps(r)[idx >> SLB];
+#if defined(__riscv)
+    /* No and-not instruction: both bits are known set (the list was not
+     * empty, I6), so XOR clears them one instruction cheaper. */
+    *m = (sl_map_t)(*m ^ (sl_map_t)(1u << (idx & (SLN - 1u))));
+    if (*m == 0u) r->fl_map ^= 1u << (idx >> SLB);
+#else
     *m = (sl_map_t)(*m & ~(sl_map_t)(1u << (idx & (SLN - 1u))));
     if (*m == 0u) r->fl_map &= ~(1u << (idx >> SLB));
+#endif
 }
 
 HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
@@ -378,7 +385,8 @@ HOT unsigned region_find(const capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh = fls32(n | SLN) - SLB;
-    unsigned own = (sh << SLB) + (unsigned)(n >> sh);
+    uint32_t top = n >> sh;
+    unsigned own = (sh << SLB) + (unsigned)top;
     if ((own >> SLB) >= r->nfl) return UINT_MAX;
     uint32_t h = heads(r)[own];
     if (h != 0u && bsize(at(r, h)) >= size) return own;
@@ -538,6 +546,27 @@ static uintptr_t enter_reporting(capheap_heap_t *h)
     return tok;
 }
 
+#if CAPHEAP_STATS
+/* The 64-bit byte total as a word and, on 32-bit targets, a carry word: the
+ * common case is one add and a compare that does not branch. */
+HOT void add_bytes_allocated(capheap_heap_t *h, size_t n)
+{
+    h->bytes_allocated_ += n;
+#if SIZE_MAX <= 0xFFFFFFFFu
+    if (h->bytes_allocated_ < n) h->bytes_allocated_hi_++;
+#endif
+}
+
+static uint64_t bytes_allocated(const capheap_heap_t *h)
+{
+#if SIZE_MAX <= 0xFFFFFFFFu
+    return ((uint64_t)h->bytes_allocated_hi_ << 32) | h->bytes_allocated_;
+#else
+    return (uint64_t)h->bytes_allocated_;
+#endif
+}
+#endif
+
 HOT void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t size)
 {
     r->used += (uint32_t)size;
@@ -546,7 +575,7 @@ HOT void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t size)
     if (r->used > r->peak) r->peak = r->used;
     h->used_ += size;
     if (h->used_ > h->peak_) h->peak_ = h->used_;
-    h->bytes_allocated_ += size;
+    add_bytes_allocated(h, size);
 #else
     (void)h;
 #endif
@@ -571,7 +600,7 @@ static inline void note_resize(capheap_heap_t *h, capheap_region_t *r, size_t ol
     if (r->used > r->peak) r->peak = r->used;
     h->used_ = h->used_ - old + now;
     if (h->used_ > h->peak_) h->peak_ = h->used_;
-    if (now > old) h->bytes_allocated_ += now - old; /* a shrink shows in bytes_freed via used */
+    if (now > old) add_bytes_allocated(h, now - old); /* a shrink shows in bytes_freed via used */
 #else
     (void)h;
 #endif
@@ -1115,6 +1144,9 @@ void capheap_init(capheap_heap_t *heap)
     heap->used_ = 0;
     heap->peak_ = 0;
     heap->bytes_allocated_ = 0;
+#if SIZE_MAX <= 0xFFFFFFFFu
+    heap->bytes_allocated_hi_ = 0;
+#endif
 #endif
 }
 
@@ -1309,8 +1341,8 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
     s->fail_count = heap->fail_count_;
 #if CAPHEAP_STATS
     s->peak_used = heap->peak_;
-    s->bytes_allocated = heap->bytes_allocated_;
-    s->bytes_freed = heap->bytes_allocated_ - heap->used_; /* allocated - freed == used */
+    s->bytes_allocated = bytes_allocated(heap);
+    s->bytes_freed = s->bytes_allocated - heap->used_; /* allocated - freed == used */
 #endif
     for (unsigned i = 0; i < CAPHEAP_ERROR_KINDS; i++) s->error_count[i] = heap->error_count_[i];
     leave(heap, tok);
