@@ -70,6 +70,19 @@ growth() { # RESULTS -> sentence on whether the maximum grows with the region
   f4m=$(maxof "$(grep ' size=4194304 ' <<<"$res")" free_max)
   echo "Maximum per alloc: $a16 at 16 KiB, $a4m at 4 MiB; per free: $f16 at 16 KiB, $f4m at 4 MiB."
 }
+verdict() { # RESULTS -> the target check, stated plainly
+  local res=$1 am fm same=yes s
+  am=$(maxof "$res" alloc_max); fm=$(maxof "$res" free_max)
+  for s in 16384 262144 4194304; do
+    [ "$(maxof "$(grep " size=$s " <<<"$res")" alloc_max)" = "$am" ] || same=no
+    [ "$(maxof "$(grep " size=$s " <<<"$res")" free_max)" = "$fm" ] || same=no
+  done
+  local va=MET vf=MET
+  [ "$am" -le 190 ] || va=MISSED
+  [ "$fm" -le 150 ] || vf=MISSED
+  echo "Against the target (<= 190 per alloc, <= 150 per free): alloc **$va** ($am), free **$vf** ($fm);" \
+       "maximum the same at every region size: **$same**."
+}
 details() { # RESULTS -> per-run counts
   echo "| region | workload | slots | allocations (failed) | frees |"
   echo "|---|---|---|---|---|"
@@ -112,12 +125,14 @@ Cells: **maximum / median** instructions.
 $(table "$res_default")
 
 $(growth "$res_default")
+$(verdict "$res_default")
 
 ### Smallest configuration (CAPHEAP_CHECK_LEVEL 0, CAPHEAP_STATS 0)
 
 $(table "$res_min")
 
 $(growth "$res_min")
+$(verdict "$res_min")
 
 Reference (BENCH.md, same method): TLSF 323 / 257 (alloc / free maximum) at every size;
 o1heap 190 / 151; picolibc's malloc 65 425 · 65 969 · 524 475 per alloc at 16 KiB · 256 KiB · 4 MiB.
