@@ -98,8 +98,10 @@
  *   1  (default) O(1) validation on free/realloc/usable_size: foreign,
  *      misaligned, interior and already-freed pointers are reported (see
  *      capheap_free for the exact guarantee); re-entry is detected.
- *      Cost (x86-64, callgrind, bench W1): about 18 instructions per
- *      operation on average, most of it in free (about 30 per free).
+ *      Cost (x86-64, callgrind, bench W1): about 17 instructions per
+ *      operation on average, most of it in free (about 30 per free). On
+ *      RV32 the worst-case free is 182 instructions with checks and
+ *      statistics, 138 without either (docs/target-figures.md).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
  *      be the start of a live block by walking its region: certain detection
  *      of interior pointers at O(blocks) per call. For debugging. */
@@ -110,8 +112,9 @@
 /* CAPHEAP_STATS
  *   0  only the bytes in use per region are kept (needed by the report).
  *   1  (default) peak use, counters of allocations/frees/failures, bytes
- *      allocated/freed in total. Cost: about 8 instructions per call, 12
- *      bytes per region and 24 bytes per heap. */
+ *      allocated/freed in total. Cost: about 6 instructions per operation
+ *      (x86-64, bench W1), 12 bytes per region and 16 (32-bit) / 24
+ *      (64-bit) bytes per heap. */
 #ifndef CAPHEAP_STATS
 #define CAPHEAP_STATS 1
 #endif
