@@ -2,7 +2,8 @@
 # Instructions per capheap_alloc / capheap_free on RV32IMAC, and the core's code size:
 # regenerates docs/target-figures.md.
 #
-#   tools/rv32-latency.sh                 build, run (about 20 s), write docs/target-figures.md
+#   tools/rv32-latency.sh                 build, run (about 20 s for capheap, about 4 minutes on
+#                                         2 cores for picolibc's malloc), write docs/target-figures.md
 #   STEPS=20000 tools/rv32-latency.sh     a shorter run (the published figures use 200000)
 #   CAPHEAP_SEED=N tools/rv32-latency.sh  another seed (the published figures use 1)
 #   OUT=file tools/rv32-latency.sh        write somewhere else
@@ -11,7 +12,8 @@
 # qemu-system-riscv32 -M virt -icount shift=0, where minstret counts retired instructions
 # exactly; it reads minstret before and after every call over BENCH.md's W1 workloads a, b, c
 # and an adversarial fragmenting run, for a 16 KiB, a 256 KiB and a 4 MiB region. Built twice:
-# the default options, and CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0.
+# the default options, and CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0; and a third time calling
+# picolibc's own malloc/free on the same range (rv32_latency_native), for comparison.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$root/build/rv32-latency}
@@ -23,7 +25,7 @@ gen=()
 command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 cmake -S "$root/tests/target/firmware" -B "$build" "${gen[@]}" -DCAPHEAP_BOARD=rv32 \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/riscv32-elf.cmake" >/dev/null
-cmake --build "$build" --target rv32_latency rv32_latency_min >/dev/null
+cmake --build "$build" --target rv32_latency rv32_latency_min rv32_latency_native >/dev/null
 
 run() { # ELF -> RESULT lines
   local log
@@ -36,6 +38,21 @@ echo "rv32-latency: default options" >&2
 res_default=$(run "$build/rv32_latency.elf")
 echo "rv32-latency: CHECK_LEVEL=0 STATS=0" >&2
 res_min=$(run "$build/rv32_latency_min.elf")
+# picolibc's own malloc: one (size, workload) per boot (its state cannot be reset), run in
+# parallel; the 4 MiB adversarial run alone takes a few minutes (its free list is long).
+echo "rv32-latency: picolibc's malloc (12 boots)" >&2
+native_one() { # size-index workload-index -> RESULT line
+  local log
+  log=$("$root/tests/target/qemu-run.sh" --icount 0 --timeout 1800 rv32 "$build/rv32_latency_native.elf" \
+        "$CAPHEAP_SEED" "$steps" "$1" "$2") || { echo "$log" >&2; echo "rv32-latency: native $1 $2 failed" >&2; return 1; }
+  grep '^RESULT ' <<<"$log"
+}
+export -f native_one
+export root build steps CAPHEAP_SEED
+res_native=$(for si in 2 1 0; do for wi in 3 0 1 2; do echo "$si $wi"; done; done |
+             xargs -P "$(nproc 2>/dev/null || echo 2)" -n 2 bash -c 'native_one "$0" "$1"') || {
+  echo "rv32-latency: a native run failed" >&2; exit 1; }
+[ "$(grep -c '^RESULT ' <<<"$res_native")" = 12 ] || { echo "rv32-latency: native runs incomplete" >&2; exit 1; }
 
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 # table RESULTS -> markdown: rows workloads, columns region sizes (max / median)
@@ -133,6 +150,17 @@ $(table "$res_min")
 
 $(growth "$res_min")
 $(verdict "$res_min")
+
+### picolibc's own malloc (measured here, same method and runs)
+
+picolibc $(dpkg-query -W -f='${Version}' picolibc-riscv64-unknown-elf 2>/dev/null || echo "(version unknown)")'s \`malloc\`/\`free\` (nano-malloc: one free
+list searched first fit), firmware \`rv32_latency_native\` built
+without capheap's libc layer; its heap is the same range of the same size, handed out through
+\`sbrk()\`. Cells: maximum / median instructions (a median of 131 072 means "above 131 071").
+
+$(table "$res_native")
+
+$(growth "$res_native")
 
 Reference (BENCH.md, same method): TLSF 323 / 257 (alloc / free maximum) at every size;
 o1heap 190 / 151; picolibc's malloc 65 425 · 65 969 · 524 475 per alloc at 16 KiB · 256 KiB · 4 MiB.

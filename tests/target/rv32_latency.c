@@ -20,6 +20,12 @@
  *
  * Output: one "RESULT ..." line per (size, workload); tools/rv32-latency.sh turns them into
  * docs/target-figures.md. Usage: rv32_latency [seed] [steps].
+ *
+ * Built with LATENCY_NATIVE=1 (and without capheap's libc layer) the same runs measure
+ * picolibc's own malloc/free instead. Its heap is the same range of the same size, handed out
+ * by the sbrk() defined here (the linker script gives picolibc no sbrk heap of its own). Its
+ * state cannot be reset, so that build does one (size, workload) per boot:
+ * Usage: rv32_latency_native seed steps size-index(0..2) workload-index(0..3).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -31,13 +37,41 @@
 #include "capheap.h"
 #include "target_args.h"
 
+#ifndef LATENCY_NATIVE
+#define LATENCY_NATIVE 0
+#endif
+
 #define MAX_SLOTS 70000u
-#define HIST 4096u /* exact histogram up to 4095 instructions; above: counted, max kept */
+/* Exact histogram up to HIST - 1 instructions (picolibc's malloc needs the range); above:
+ * counted, max kept, and a median that falls there is reported as HIST. */
+#define HIST 131072u
 
 extern char __external_start[];
 
-static capheap_heap_t heap;
 static void *slots[MAX_SLOTS];
+
+#if LATENCY_NATIVE
+#include <stddef.h>
+#include <unistd.h>
+#define ALLOCATOR "picolibc"
+static char *brk_cur, *brk_end;
+/* picolibc's malloc grows its heap through sbrk(): serve it from the measured range. */
+void *sbrk(ptrdiff_t incr)
+{
+    if (incr < 0 || incr > brk_end - brk_cur)
+        return (void *)-1;
+    char *p = brk_cur;
+    brk_cur += incr;
+    return p;
+}
+static void *do_alloc(size_t n) { return malloc(n); }
+static void do_free(void *p) { free(p); }
+#else
+#define ALLOCATOR "capheap"
+static capheap_heap_t heap;
+static void *do_alloc(size_t n) { return capheap_alloc(&heap, n); }
+static void do_free(void *p) { capheap_free(&heap, p); }
+#endif
 
 static inline uint32_t instret(void)
 {
@@ -81,7 +115,7 @@ static uint32_t hist_median(const hist_t *h)
         if (seen >= half)
             return v;
     }
-    return h->max;
+    return HIST;
 }
 
 enum workload { W_A, W_B, W_C, W_ADV, W_COUNT };
@@ -134,7 +168,7 @@ static void step(size_t nslots, enum workload w, int measure)
     if (slots[i] == NULL) {
         size_t size = draw(w);
         uint32_t t0 = instret();
-        void *p = capheap_alloc(&heap, size);
+        void *p = do_alloc(size);
         uint32_t t1 = instret();
         slots[i] = p;
         if (measure) {
@@ -145,7 +179,7 @@ static void step(size_t nslots, enum workload w, int measure)
     } else {
         void *p = slots[i];
         uint32_t t0 = instret();
-        capheap_free(&heap, p);
+        do_free(p);
         uint32_t t1 = instret();
         slots[i] = NULL;
         if (measure)
@@ -155,13 +189,18 @@ static void step(size_t nslots, enum workload w, int measure)
 
 static int run(size_t size, enum workload w, unsigned long long seed, unsigned long steps)
 {
-    capheap_init(&heap);
     region_size = size;
+#if LATENCY_NATIVE
+    brk_cur = __external_start;
+    brk_end = __external_start + size;
+#else
+    capheap_init(&heap);
     int rc = capheap_add_region(&heap, __external_start, size, CAPHEAP_CAPS_INTERNAL);
     if (rc != CAPHEAP_OK) {
         printf("add_region(%u): %d\n", (unsigned)size, rc);
         return 1;
     }
+#endif
     size_t nslots = (size_t)(0.6 * (double)size / mean_of(w));
     if (w == W_ADV)
         nslots = (size_t)(0.92 * (double)size / mean_of(w));
@@ -182,12 +221,14 @@ static int run(size_t size, enum workload w, unsigned long long seed, unsigned l
     for (unsigned long k = 0; k < steps; k++)
         step(nslots, w, 1);
 
+#if !LATENCY_NATIVE
     capheap_check_result_t cr;
     if (capheap_check(&heap, &cr) != CAPHEAP_OK) {
         printf("capheap_check failed: %s\n", cr.first ? cr.first : "?");
         return 1;
     }
-    printf("RESULT size=%u workload=%s slots=%u allocs=%" PRIu32 " failed=%" PRIu32
+#endif
+    printf("RESULT allocator=" ALLOCATOR " size=%u workload=%s slots=%u allocs=%" PRIu32 " failed=%" PRIu32
            " frees=%" PRIu32 " alloc_max=%" PRIu32 " alloc_median=%" PRIu32 " free_max=%" PRIu32
            " free_median=%" PRIu32 " over_%u=%" PRIu32 "\n",
            (unsigned)size, wname[w], (unsigned)nslots, h_alloc.n, n_fail, h_free.n, h_alloc.max,
@@ -205,13 +246,28 @@ int main(int argc, char **argv)
     uint32_t t0 = instret();
     uint32_t t1 = instret();
     overhead = t1 - t0;
-    printf("rv32_latency: seed %llu, %lu measured steps per run, CHECK_LEVEL %d, STATS %d, "
+    printf("rv32_latency: %s, seed %llu, %lu measured steps per run, CHECK_LEVEL %d, STATS %d, "
            "empty bracket %" PRIu32 " instruction(s)\n",
-           seed, steps, CAPHEAP_CHECK_LEVEL, CAPHEAP_STATS, overhead);
+           ALLOCATOR, seed, steps, CAPHEAP_CHECK_LEVEL, CAPHEAP_STATS, overhead);
     if (overhead > 4) {
         printf("minstret does not count instructions exactly: run under -icount shift=0\n");
         return 2;
     }
+#if LATENCY_NATIVE
+    if (a + 3 >= argc) {
+        printf("usage: rv32_latency_native seed steps size-index workload-index\n");
+        return 2;
+    }
+    unsigned long si = strtoul(argv[a + 2], NULL, 0), wi = strtoul(argv[a + 3], NULL, 0);
+    if (si >= sizeof sizes / sizeof sizes[0] || wi >= W_COUNT) {
+        printf("size index 0..2, workload index 0..3\n");
+        return 2;
+    }
+    if (run(sizes[si], (enum workload)wi, seed, steps) != 0)
+        return 1;
+    printf("rv32_latency: done\n");
+    return 0;
+#endif
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int w = 0; w < W_COUNT; w++)
             if (run(sizes[s], (enum workload)w, seed, steps) != 0)
