@@ -2,8 +2,8 @@
 # Instructions per capheap_alloc / capheap_free on RV32IMAC, and the core's code size:
 # regenerates docs/target-figures.md.
 #
-#   tools/rv32-latency.sh                 build, run (about 20 s for capheap, about 4 minutes on
-#                                         2 cores for picolibc's malloc), write docs/target-figures.md
+#   tools/rv32-latency.sh                 build, run (about 5 minutes on 2 cores, most of it
+#                                         picolibc's malloc), write docs/target-figures.md
 #   STEPS=20000 tools/rv32-latency.sh     a shorter run (the published figures use 200000)
 #   CAPHEAP_SEED=N tools/rv32-latency.sh  another seed (the published figures use 1)
 #   OUT=file tools/rv32-latency.sh        write somewhere else
@@ -13,7 +13,9 @@
 # exactly; it reads minstret before and after every call over BENCH.md's W1 workloads a, b, c
 # and an adversarial fragmenting run, for a 16 KiB, a 256 KiB and a 4 MiB region. Built twice:
 # the default options, and CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0; and a third time calling
-# picolibc's own malloc/free on the same range (rv32_latency_native), for comparison.
+# picolibc's own malloc/free on the same range (rv32_latency_native), for comparison. The same
+# three builds run on Cortex-M3 (mps2-an385, newlib's malloc as the third), counted through
+# SysTick under -icount shift=6 (tests/target/rv32_latency.c says how).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$root/build/rv32-latency}
@@ -26,33 +28,49 @@ command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 cmake -S "$root/tests/target/firmware" -B "$build" "${gen[@]}" -DCAPHEAP_BOARD=rv32 \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/riscv32-elf.cmake" >/dev/null
 cmake --build "$build" --target rv32_latency rv32_latency_min rv32_latency_native >/dev/null
+# The same firmware for Cortex-M3 (mps2-an385, newlib), counted through SysTick.
+build_arm=${BUILD_DIR_ARM:-$build-arm}
+cmake -S "$root/tests/target/firmware" -B "$build_arm" "${gen[@]}" -DCAPHEAP_BOARD=an385 \
+  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi.cmake" >/dev/null
+cmake --build "$build_arm" --target arm_latency arm_latency_min arm_latency_native >/dev/null
 
-run() { # ELF -> RESULT lines
+run() { # BOARD ICOUNT ELF -> RESULT lines
   local log
-  log=$("$root/tests/target/qemu-run.sh" --icount 0 --timeout 900 rv32 "$1" SEED "$steps") || {
-    echo "$log" >&2; echo "rv32-latency: $1 failed" >&2; exit 1; }
+  log=$("$root/tests/target/qemu-run.sh" --icount "$2" --timeout 900 "$1" "$3" SEED "$steps") || {
+    echo "$log" >&2; echo "rv32-latency: $3 failed" >&2; exit 1; }
   echo "$log" >&2
   grep '^RESULT ' <<<"$log"
 }
-echo "rv32-latency: default options" >&2
-res_default=$(run "$build/rv32_latency.elf")
-echo "rv32-latency: CHECK_LEVEL=0 STATS=0" >&2
-res_min=$(run "$build/rv32_latency_min.elf")
-# picolibc's own malloc: one (size, workload) per boot (its state cannot be reset), run in
-# parallel; the 4 MiB adversarial run alone takes a few minutes (its free list is long).
-echo "rv32-latency: picolibc's malloc (12 boots)" >&2
-native_one() { # size-index workload-index -> RESULT line
+# The C library's own malloc: one (size, workload) per boot (its state cannot be reset), run
+# in parallel; picolibc's 4 MiB adversarial run alone takes a few minutes (long free list).
+native_one() { # BOARD ICOUNT ELF size-index workload-index -> RESULT line
   local log
-  log=$("$root/tests/target/qemu-run.sh" --icount 0 --timeout 1800 rv32 "$build/rv32_latency_native.elf" \
-        "$CAPHEAP_SEED" "$steps" "$1" "$2") || { echo "$log" >&2; echo "rv32-latency: native $1 $2 failed" >&2; return 1; }
+  log=$("$root/tests/target/qemu-run.sh" --icount "$2" --timeout 1800 "$1" "$3" \
+        "$CAPHEAP_SEED" "$steps" "$4" "$5") || { echo "$log" >&2; echo "rv32-latency: $3 $4 $5 failed" >&2; return 1; }
   grep '^RESULT ' <<<"$log"
 }
 export -f native_one
-export root build steps CAPHEAP_SEED
-res_native=$(for si in 2 1 0; do for wi in 3 0 1 2; do echo "$si $wi"; done; done |
-             xargs -P "$(nproc 2>/dev/null || echo 2)" -n 2 bash -c 'native_one "$0" "$1"') || {
-  echo "rv32-latency: a native run failed" >&2; exit 1; }
-[ "$(grep -c '^RESULT ' <<<"$res_native")" = 12 ] || { echo "rv32-latency: native runs incomplete" >&2; exit 1; }
+export root steps CAPHEAP_SEED
+natives() { # BOARD ICOUNT ELF -> 12 RESULT lines
+  local res
+  res=$(for si in 2 1 0; do for wi in 3 0 1 2; do echo "$1 $2 $3 $si $wi"; done; done |
+        xargs -P "$(nproc 2>/dev/null || echo 2)" -n 5 bash -c 'native_one "$0" "$1" "$2" "$3" "$4"') || {
+    echo "rv32-latency: a native run failed" >&2; exit 1; }
+  [ "$(grep -c '^RESULT ' <<<"$res")" = 12 ] || { echo "rv32-latency: native runs incomplete" >&2; exit 1; }
+  echo "$res"
+}
+echo "rv32-latency: RV32, default options" >&2
+res_default=$(run rv32 0 "$build/rv32_latency.elf")
+echo "rv32-latency: RV32, CHECK_LEVEL=0 STATS=0" >&2
+res_min=$(run rv32 0 "$build/rv32_latency_min.elf")
+echo "rv32-latency: RV32, picolibc's malloc (12 boots)" >&2
+res_native=$(natives rv32 0 "$build/rv32_latency_native.elf")
+echo "rv32-latency: Cortex-M3, default options" >&2
+arm_default=$(run an385 6 "$build_arm/arm_latency.elf")
+echo "rv32-latency: Cortex-M3, CHECK_LEVEL=0 STATS=0" >&2
+arm_min=$(run an385 6 "$build_arm/arm_latency_min.elf")
+echo "rv32-latency: Cortex-M3, newlib's malloc (12 boots)" >&2
+arm_native=$(natives an385 6 "$build_arm/arm_latency_native.elf")
 
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 # table RESULTS -> markdown: rows workloads, columns region sizes (max / median)
@@ -166,7 +184,39 @@ Reference (BENCH.md, same method): TLSF 323 / 257 (alloc / free maximum) at ever
 o1heap 190 / 151; picolibc's malloc 65 425 · 65 969 · 524 475 per alloc at 16 KiB · 256 KiB · 4 MiB.
 Target for capheap: <= 190 per alloc and <= 150 per free, the same at every size.
 
-<details><summary>Operations per run (default options)</summary>
+## Instructions per operation on Cortex-M3 (mps2-an385, newlib)
+
+The same firmware and runs built for \`qemu-system-arm -M mps2-an385\` (\`-O2 -mcpu=cortex-m3
+-mthumb\`, newlib $(dpkg-query -W -f='${Version}' libnewlib-arm-none-eabi 2>/dev/null || echo "(version unknown)")). Cortex-M has no instruction counter under QEMU
+(DWT_CYCCNT is not emulated), so the count comes from SysTick under \`-icount shift=6\`: every
+instruction advances virtual time by 64 ns and SysTick, clocked at the board's 25 MHz, ticks
+1.6 times per instruction; instructions = ticks / 1.6, exact to within one. No BENCH.md target
+is set for Cortex-M; the figures show capheap beside the C library's allocator on the board the
+demo runs on.
+
+### capheap, default options
+
+$(table "$arm_default")
+
+$(growth "$arm_default")
+
+### capheap, smallest configuration (CAPHEAP_CHECK_LEVEL 0, CAPHEAP_STATS 0)
+
+$(table "$arm_min")
+
+$(growth "$arm_min")
+
+### newlib's own malloc (measured here, same method and runs)
+
+newlib's \`malloc\`/\`free\` (a dlmalloc: exact bins for small sizes, sorted bins above),
+firmware \`arm_latency_native\` built without capheap's libc layer; its heap is the same range
+of the same size, handed out through \`_sbrk_r()\`.
+
+$(table "$arm_native")
+
+$(growth "$arm_native")
+
+<details><summary>Operations per run (RV32, default options)</summary>
 
 $(details "$res_default")
 

@@ -1,6 +1,8 @@
 /*
  * rv32_latency.c - instructions per capheap_alloc / capheap_free on RV32IMAC, counted with
- * minstret under QEMU -icount shift=0 (exact and repeatable).
+ * minstret under QEMU -icount shift=0 (exact and repeatable). Also built for Cortex-M
+ * (mps2-an385), where SysTick under -icount shift=6 gives the count to within one
+ * instruction (see instret() below).
  *
  * For each region size (16 KiB, 256 KiB, 4 MiB; one fresh region in a fresh heap) and each
  * workload, a seeded run of BENCH.md's W1 random actions: a table of N slots, N = 0.6 x
@@ -21,9 +23,9 @@
  * Output: one "RESULT ..." line per (size, workload); tools/rv32-latency.sh turns them into
  * docs/target-figures.md. Usage: rv32_latency [seed] [steps].
  *
- * Built with LATENCY_NATIVE=1 (and without capheap's libc layer) the same runs measure
- * picolibc's own malloc/free instead. Its heap is the same range of the same size, handed out
- * by the sbrk() defined here (the linker script gives picolibc no sbrk heap of its own). Its
+ * Built with LATENCY_NATIVE=1 (and without capheap's libc layer) the same runs measure the C
+ * library's own malloc/free instead: picolibc's on RV32, newlib's on Cortex-M. Its heap is the
+ * same range of the same size, handed out by the sbrk() / _sbrk_r() defined here. Its
  * state cannot be reset, so that build does one (size, workload) per boot:
  * Usage: rv32_latency_native seed steps size-index(0..2) workload-index(0..3).
  */
@@ -52,11 +54,9 @@ static void *slots[MAX_SLOTS];
 
 #if LATENCY_NATIVE
 #include <stddef.h>
-#include <unistd.h>
-#define ALLOCATOR "picolibc"
+#define ALLOCATOR NATIVE_NAME
 static char *brk_cur, *brk_end;
-/* picolibc's malloc grows its heap through sbrk(): serve it from the measured range. */
-void *sbrk(ptrdiff_t incr)
+static void *grow(ptrdiff_t incr)
 {
     if (incr < 0 || incr > brk_end - brk_cur)
         return (void *)-1;
@@ -64,6 +64,23 @@ void *sbrk(ptrdiff_t incr)
     brk_cur += incr;
     return p;
 }
+#if defined(__riscv)
+/* picolibc's malloc grows its heap through sbrk(): serve it from the measured range. */
+void *sbrk(ptrdiff_t incr);
+void *sbrk(ptrdiff_t incr) { return grow(incr); }
+#else
+/* newlib's malloc grows its heap through _sbrk_r(): the same. */
+#include <errno.h>
+#include <reent.h>
+void *_sbrk_r(struct _reent *r, ptrdiff_t incr);
+void *_sbrk_r(struct _reent *r, ptrdiff_t incr)
+{
+    void *p = grow(incr);
+    if (p == (void *)-1)
+        r->_errno = ENOMEM;
+    return p;
+}
+#endif
 static void *do_alloc(size_t n) { return malloc(n); }
 static void do_free(void *p) { free(p); }
 #else
@@ -73,12 +90,44 @@ static void *do_alloc(size_t n) { return capheap_alloc(&heap, n); }
 static void do_free(void *p) { capheap_free(&heap, p); }
 #endif
 
+#if defined(__riscv)
+/* minstret: exact under -icount shift=0. */
+static inline void counter_start(void) {}
 static inline uint32_t instret(void)
 {
     uint32_t v;
     __asm__ volatile("csrr %0, minstret" : "=r"(v)::"memory");
     return v;
 }
+static inline uint32_t counted(uint32_t t0, uint32_t t1) { return t1 - t0; }
+#define COUNTER "minstret"
+#define NATIVE_NAME "picolibc"
+#else
+/* Cortex-M: no instruction counter (DWT_CYCCNT is not emulated), but under -icount shift=6
+ * every instruction advances virtual time by 64 ns and SysTick, clocked at the board's
+ * 25 MHz, ticks 1.6 times per instruction: instructions = ticks / 1.6, to within one. */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+static inline void counter_start(void)
+{
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0u;
+    SYST_CSR = 5u; /* enabled, processor clock, no interrupt */
+}
+static inline uint32_t instret(void)
+{
+    uint32_t v = SYST_CVR;
+    __asm__ volatile("" ::: "memory");
+    return v;
+}
+static inline uint32_t counted(uint32_t t0, uint32_t t1)
+{
+    return (((t0 - t1) & 0xFFFFFFu) * 5u + 4u) / 8u; /* a down-counter of 24 bits */
+}
+#define COUNTER "SysTick at -icount shift=6"
+#define NATIVE_NAME "newlib"
+#endif
 
 static uint64_t rng_state;
 static uint32_t rnd(void)
@@ -159,7 +208,12 @@ static double mean_of(enum workload w)
     }
 }
 
-static uint32_t overhead; /* instructions of an empty minstret bracket */
+static uint32_t overhead; /* instructions of an empty bracket */
+static uint32_t net(uint32_t t0, uint32_t t1)
+{
+    uint32_t c = counted(t0, t1);
+    return c > overhead ? c - overhead : 0u;
+}
 static uint32_t n_fail;
 
 static void step(size_t nslots, enum workload w, int measure)
@@ -172,7 +226,7 @@ static void step(size_t nslots, enum workload w, int measure)
         uint32_t t1 = instret();
         slots[i] = p;
         if (measure) {
-            hist_add(&h_alloc, t1 - t0 - overhead);
+            hist_add(&h_alloc, net(t0, t1));
             if (p == NULL)
                 n_fail++;
         }
@@ -183,7 +237,7 @@ static void step(size_t nslots, enum workload w, int measure)
         uint32_t t1 = instret();
         slots[i] = NULL;
         if (measure)
-            hist_add(&h_free, t1 - t0 - overhead);
+            hist_add(&h_free, net(t0, t1));
     }
 }
 
@@ -243,14 +297,16 @@ int main(int argc, char **argv)
     unsigned long steps = a + 1 < argc ? strtoul(argv[a + 1], NULL, 0) : 200000ul;
     static const size_t sizes[] = {16u * 1024u, 256u * 1024u, 4u * 1024u * 1024u};
 
+    counter_start();
     uint32_t t0 = instret();
     uint32_t t1 = instret();
-    overhead = t1 - t0;
+    overhead = counted(t0, t1);
     printf("rv32_latency: %s, seed %llu, %lu measured steps per run, CHECK_LEVEL %d, STATS %d, "
-           "empty bracket %" PRIu32 " instruction(s)\n",
-           ALLOCATOR, seed, steps, CAPHEAP_CHECK_LEVEL, CAPHEAP_STATS, overhead);
-    if (overhead > 4) {
-        printf("minstret does not count instructions exactly: run under -icount shift=0\n");
+           "counter %s, empty bracket %" PRIu32 " instruction(s)\n",
+           ALLOCATOR, seed, steps, CAPHEAP_CHECK_LEVEL, CAPHEAP_STATS, COUNTER, overhead);
+    if (overhead == 0 || overhead > 4) {
+        printf("the counter does not count instructions: run under -icount (shift=0 on RISC-V, "
+               "shift=6 on Cortex-M)\n");
         return 2;
     }
 #if LATENCY_NATIVE
