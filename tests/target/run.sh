@@ -17,7 +17,9 @@
 #   <board>.irq_lock, .irq_nolock_detected
 #                                        a timer interrupt (SysTick / CLINT) allocates while
 #                                        main does, under -icount; with and without the port
-#   rv32.latency_smoke                   the latency firmware runs (counts not asserted)
+#   rv32.latency_smoke, an385.latency_smoke
+#                                        the latency firmware runs (counts not asserted)
+#   <board>.latency_native_smoke         its build around picolibc's / newlib's own malloc runs
 #   an385.demo, rv32.demo                the demos, with their report
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
