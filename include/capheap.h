@@ -114,7 +114,12 @@
  *   1  (default) peak use, counters of allocations/frees/failures, bytes
  *      allocated/freed in total. Cost: about 6 instructions per operation
  *      (x86-64, bench W1), 12 bytes per region and 16 (32-bit) / 24
- *      (64-bit) bytes per heap. */
+ *      (64-bit) bytes per heap.
+ *   2  as 1, and counters of the paths the allocator takes
+ *      (capheap_get_path_stats): for tuning CAPHEAP_SL_BITS and for the
+ *      benchmarks. Cost: 28 more bytes of control data per region (up to
+ *      one granule more after rounding) and one counter increment on each
+ *      counted path (a few instructions per call). */
 #ifndef CAPHEAP_STATS
 #define CAPHEAP_STATS 1
 #endif
@@ -160,8 +165,8 @@
 #if CAPHEAP_CHECK_LEVEL < 0 || CAPHEAP_CHECK_LEVEL > 2
 #error "CAPHEAP_CHECK_LEVEL must be 0, 1 or 2"
 #endif
-#if CAPHEAP_STATS != 0 && CAPHEAP_STATS != 1
-#error "CAPHEAP_STATS must be 0 or 1"
+#if CAPHEAP_STATS != 0 && CAPHEAP_STATS != 1 && CAPHEAP_STATS != 2
+#error "CAPHEAP_STATS must be 0, 1 or 2"
 #endif
 #if CAPHEAP_SL_BITS < 2 || CAPHEAP_SL_BITS > 5
 #error "CAPHEAP_SL_BITS must be between 2 and 5"
@@ -311,6 +316,19 @@ typedef struct capheap_stats {
     uint64_t bytes_freed;     /**< block bytes given back over the heap's life */
     uint32_t error_count[CAPHEAP_ERROR_KINDS]; /**< [-code] for each error code */
 } capheap_stats_t;
+
+/** How often each path of the allocator ran (CAPHEAP_STATS 2), summed over
+ *  the regions; each counter wraps at 2^32. An allocation is served either
+ *  from the head of its own size class or by the bitmap search. */
+typedef struct capheap_path_stats {
+    uint32_t own_class;     /**< allocations served by the head of the request's own class */
+    uint32_t searches;      /**< bitmap searches for a larger class (own class empty or too small) */
+    uint32_t first_level;   /**< searches that had to consult the first-level map */
+    uint32_t splits;        /**< blocks split, the rest returned to the lists */
+    uint32_t merges;        /**< free neighbours merged (free, realloc shrink) */
+    uint32_t lists_filled;  /**< a size class list went from empty to one block (bitmap bits set) */
+    uint32_t lists_emptied; /**< a size class list became empty (bitmap bits cleared) */
+} capheap_path_stats_t;
 
 /** Statistics of one region. */
 typedef struct capheap_region_stats {
@@ -494,6 +512,11 @@ size_t capheap_usable_size(capheap_heap_t *heap, void *ptr);
  *  heap or out is NULL. With CAPHEAP_STATS 0 the counters, peak_used and
  *  byte totals read 0 (min_free_ever then equals free). O(regions). */
 int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out);
+
+/** Copy the path counters of all regions, summed, into *out. CAPHEAP_OK;
+ *  CAPHEAP_E_ARGUMENT if heap or out is NULL; CAPHEAP_E_REENTRY if the heap
+ *  was busy. Below CAPHEAP_STATS 2 every counter reads 0. O(regions). */
+int capheap_get_path_stats(capheap_heap_t *heap, capheap_path_stats_t *out);
 
 /** Copy the statistics of the index-th region (in the order regions are
  *  tried, from 0) into *out. CAPHEAP_E_ARGUMENT if index is past the last

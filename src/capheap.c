@@ -141,7 +141,17 @@ struct capheap_region {
     uint32_t allocs;
     uint32_t frees;
 #endif
+#if CAPHEAP_STATS >= 2
+    capheap_path_stats_t path; /* how often each path ran (CAPHEAP_STATS 2) */
+#endif
 };
+
+/* Counting a path (CAPHEAP_STATS 2 only; nothing otherwise). */
+#if CAPHEAP_STATS >= 2
+#define PATH(r, field) ((r)->path.field++)
+#else
+#define PATH(r, field) ((void)0)
+#endif
 
 typedef struct fblk {
     word_t hdr;
@@ -307,6 +317,7 @@ static inline unsigned slot_class(const capheap_region_t *r, uint32_t slot)
 
 HOT void bit_clear(capheap_region_t *r, unsigned idx)
 {
+    PATH(r, lists_emptied);
     sl_map_t *m = &sl_maps(r)[idx >> SLB];
 #if defined(__riscv)
     /* No and-not instruction: both bits are known set (the list was not
@@ -331,6 +342,7 @@ HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
     if (h != 0u) {
         at(r, h)->prev = o + NEXT_FIELD;
     } else {
+        PATH(r, lists_filled);
         sl_maps(r)[idx >> SLB] |= (sl_map_t)(1u << (idx & (SLN - 1u)));
         r->fl_map |= 1u << (idx >> SLB);
     }
@@ -359,12 +371,13 @@ HOT void list_remove(capheap_region_t *r, fblk_t *b)
 }
 
 /* First non-empty class >= idx, or UINT_MAX. */
-HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
+HOT unsigned find_class(capheap_region_t *r, unsigned idx)
 {
     unsigned fl = idx >> SLB;
     if (fl >= r->nfl) return UINT_MAX;
     uint32_t m = (uint32_t)sl_maps(r)[fl] & (~0u << (idx & (SLN - 1u)));
     if (m == 0u) {
+        PATH(r, first_level);
         uint32_t f = r->fl_map & (~1u << fl);
         if (f == 0u) return UINT_MAX;
         fl = ctz32(f);
@@ -381,7 +394,7 @@ HOT unsigned find_class(const capheap_region_t *r, unsigned idx)
  * that class is own, or own + 1 when n is not the smallest size of its
  * class. Precondition: size <= REGION_MAX, so the granule count fits 32
  * bits. */
-HOT unsigned region_find(const capheap_region_t *r, size_t size)
+HOT unsigned region_find(capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh = fls32(n | SLN) - SLB;
@@ -389,7 +402,11 @@ HOT unsigned region_find(const capheap_region_t *r, size_t size)
     unsigned own = (sh << SLB) + (unsigned)top;
     if ((own >> SLB) >= r->nfl) return UINT_MAX;
     uint32_t h = heads(r)[own];
-    if (h != 0u && bsize(at(r, h)) >= size) return own;
+    if (h != 0u && bsize(at(r, h)) >= size) {
+        PATH(r, own_class);
+        return own;
+    }
+    PATH(r, searches);
     return find_class(r, own + (unsigned)((n & ((1u << sh) - 1u)) != 0u));
 }
 
@@ -410,6 +427,7 @@ HOT size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size)
     word_t prev = b->hdr & F_PREV_USED;
     size_t rest = have - size;
     if (rest >= MIN_BLOCK) {
+        PATH(r, splits);
         fblk_t *t = next_blk(b, size);
         t->hdr = (word_t)rest | F_PREV_USED;
         set_tag(t, rest);
@@ -429,6 +447,7 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
     word_t nh = n->hdr;
     if ((nh & F_USED) == 0u) {
         size_t ns = (size_t)(nh & ~F_MASK);
+        PATH(r, merges);
         list_remove(r, n);
         size += ns;
     }
@@ -436,6 +455,7 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
     if ((h & F_PREV_USED) == 0u) {
         size_t ps = (size_t)*(word_t *)(void *)((char *)b - W);
         fblk_t *p = (fblk_t *)(void *)((char *)b - ps);
+        PATH(r, merges);
         list_remove(r, p);
         b->hdr = h & ~F_USED; /* the stale header now inside p reads as free */
         b = p;
@@ -1236,6 +1256,9 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
     r->allocs = 0;
     r->frees = 0;
 #endif
+#if CAPHEAP_STATS >= 2
+    zero_words(&r->path.own_class, sizeof(r->path) / sizeof(uint32_t));
+#endif
     /* class heads and second-level maps: the words from the end of the
      * header up to the first block header */
     zero_words(&heads(r)[FIRST_CLASS], (g.lo - (uint32_t)W - (uint32_t)sizeof(*r)) / sizeof(uint32_t));
@@ -1345,6 +1368,24 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
     s->bytes_freed = s->bytes_allocated - heap->used_; /* allocated - freed == used */
 #endif
     for (unsigned i = 0; i < CAPHEAP_ERROR_KINDS; i++) s->error_count[i] = heap->error_count_[i];
+    leave(heap, tok);
+    return CAPHEAP_OK;
+}
+
+int capheap_get_path_stats(capheap_heap_t *heap, capheap_path_stats_t *out)
+{
+    if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
+    uintptr_t tok = enter_reporting(heap);
+    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
+    uint32_t *o = &out->own_class;
+    const size_t n = sizeof(*out) / sizeof(uint32_t);
+    for (size_t i = 0; i < n; i++) o[i] = 0;
+#if CAPHEAP_STATS >= 2
+    for (const capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
+        const uint32_t *c = &r->path.own_class;
+        for (size_t i = 0; i < n; i++) o[i] += c[i];
+    }
+#endif
     leave(heap, tok);
     return CAPHEAP_OK;
 }
