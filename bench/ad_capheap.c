@@ -42,6 +42,26 @@ static int cap_check(void)
 
 static size_t cap_control(size_t region_size) { return capheap_region_overhead(region_size); }
 
+#if CAPHEAP_STATS >= 2
+/* The path counters of a CAPHEAP_STATS 2 build (capheap_get_path_stats). */
+static int cap_counters(uint64_t *vals, const char *const **names)
+{
+    static const char *const n[] = {"own_class", "searches", "first_level", "splits",
+                                     "merges", "lists_filled", "lists_emptied"};
+    capheap_path_stats_t ps;
+    if (capheap_get_path_stats(&heap, &ps) != CAPHEAP_OK)
+        return 0;
+    const uint32_t v[] = {ps.own_class, ps.searches, ps.first_level, ps.splits,
+                          ps.merges, ps.lists_filled, ps.lists_emptied};
+    for (int i = 0; i < 7; i++)
+        vals[i] = v[i];
+    *names = n;
+    return 7;
+}
+#else
+#define cap_counters NULL
+#endif
+
 const bench_adapter_t adapter_capheap = {
     .name = "capheap",
     .note = "one region = the whole buffer (control data inside)",
@@ -55,4 +75,5 @@ const bench_adapter_t adapter_capheap = {
     .check = cap_check,
     .control_bytes = cap_control,
     .default_align = CAPHEAP_ALIGN,
+    .counters = cap_counters,
 };

@@ -49,6 +49,12 @@ typedef struct bench_adapter {
     size_t (*control_bytes)(size_t region_size);
     /* Default payload alignment the allocator promises (W6). */
     size_t default_align;
+    /* The allocator's own event counters, or NULL: fills vals (at most
+     * BENCH_MAX_COUNTERS), points *names at their names, returns how many.
+     * W1 prints how much each grew during the measured phase. */
+    int (*counters)(uint64_t *vals, const char *const **names);
 } bench_adapter_t;
+
+#define BENCH_MAX_COUNTERS 8
 
 #endif

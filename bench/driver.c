@@ -351,6 +351,9 @@ static void slots_done(slots_t *t, const bench_adapter_t *ad)
 typedef struct {
     uint64_t ops, allocs, frees, reallocs, fails, realloc_fails, moved;
     uint64_t live, live_bytes; /* at the end of the run */
+    int ncounters;             /* the adapter's own counters: growth in the measured phase */
+    const char *const *counter_names;
+    uint64_t counter_delta[BENCH_MAX_COUNTERS];
 } w1_count_t;
 
 enum { OP_ALLOC = 0, OP_FREE = 1, OP_REALLOC = 2 };
@@ -442,6 +445,9 @@ static uint64_t w1_run(const w1_cfg_t *cfg, w1_count_t *out, uint32_t *lat, unsi
         }
     }
     uint64_t t0 = 0, t1 = 0;
+    uint64_t before[BENCH_MAX_COUNTERS] = {0};
+    if (ad->counters)
+        c.ncounters = ad->counters(before, &c.counter_names);
     if (lat) {
         for (size_t s = 0; s < cfg->steps; s++)
             kind[s] = (unsigned char)w1_step(ad, &t, &r, cfg->dist, cfg->variant_realloc, &c, &lat[s]);
@@ -464,6 +470,14 @@ static uint64_t w1_run(const w1_cfg_t *cfg, w1_count_t *out, uint32_t *lat, unsi
         for (size_t s = 0; s < cfg->steps; s++)
             w1_step(ad, &t, &r, cfg->dist, cfg->variant_realloc, &c, NULL);
         t1 = now_ns();
+    }
+    if (c.ncounters > 0) {
+        uint64_t after[BENCH_MAX_COUNTERS] = {0};
+        const char *const *names = NULL;
+        if (ad->counters(after, &names) != c.ncounters)
+            FAIL("%s: its counters changed shape during the run", ad->name);
+        for (int i = 0; i < c.ncounters; i++) /* 32-bit counters may wrap once */
+            c.counter_delta[i] = (after[i] - before[i]) & 0xFFFFFFFFu;
     }
     if (cfg->check) {
         overlap_scan(&t);
@@ -579,10 +593,13 @@ static void cmd_w1(const opts_t *o)
     printf("RESULT w1 adapter=%s bits=%s heap=%zu dist=%c variant=%s slots=%zu warmup=%zu steps=%zu "
            "ops=%" PRIu64 " allocs=%" PRIu64 " frees=%" PRIu64 " reallocs=%" PRIu64 " fails=%" PRIu64
            " realloc_fails=%" PRIu64 " moved=%" PRIu64 " live=%" PRIu64 " live_bytes=%" PRIu64 " ns=%" PRIu64
-           " callgrind=%d check=%d\n",
+           " callgrind=%d check=%d",
            ad->name, bits(), cfg.heap, cfg.dist, o->variant, slot_count(cfg.heap, cfg.dist), cfg.warmup,
            cfg.steps, c.ops, c.allocs, c.frees, c.reallocs, c.fails, c.realloc_fails, c.moved, c.live, c.live_bytes, ns,
            cfg.callgrind, cfg.check);
+    for (int i = 0; i < c.ncounters; i++)
+        printf(" path_%s=%" PRIu64, c.counter_names[i], c.counter_delta[i]);
+    printf("\n");
 }
 
 /* Wall time of the measured phase for several adapters in this one process,

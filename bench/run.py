@@ -45,6 +45,7 @@ ALLOCS = {
     "capheap-lean": ("cap-lean", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
     "capheap-nostats": ("cap-nostats", "capheap", "capheap, CAPHEAP_STATS=0"),
     "capheap-nocheck": ("cap-nocheck", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0"),
+    "capheap-paths": ("cap-paths", "capheap", "capheap, CAPHEAP_STATS=2 (path counters)"),
     "capheap-sl2": ("cap-sl2", "capheap", "capheap, CAPHEAP_SL_BITS=2"),
     "capheap-sl4": ("cap-sl4", "capheap", "capheap, CAPHEAP_SL_BITS=4"),
     "capheap-sl5": ("cap-sl5", "capheap", "capheap, CAPHEAP_SL_BITS=5"),
@@ -258,6 +259,12 @@ def full_jobs(have32):
         for h, d in CELLS:
             parallel.append(job("w1 %s %s" % (label, cell_name(h, d)), label, "w1",
                                 {"heap": h, "dist": d, "variant": "free", "steps": CG_STEPS}, callgrind=True, cost=3))
+    # How often each path runs: the same W1 runs on a build with path counters
+    # (CAPHEAP_STATS 2); the counts are exact, the run is not timed.
+    for h, d in CELLS:
+        parallel.append(job("w1 paths %s" % cell_name(h, d), "capheap-paths", "w1",
+                            {"heap": h, "dist": d, "variant": "free", "steps": CG_STEPS},
+                            meta={"paths": 1}, cost=1))
     # W4 scaling
     for live in W4_LIVE:
         heap = w4_heap(live)
@@ -309,6 +316,7 @@ def quick_jobs(have32):
     jobs.append(job("w2", "capheap", "w2", {"heap": 65536, "p": 0.3, "seeds": 3, "check": 1}))
     jobs.append(job("w2b", "firstfit", "w2b", {"heap": 65536, "check": 1}))
     jobs.append(job("w6", "capheap", "w6", {}))
+    jobs.append(job("w1 paths", "capheap-paths", "w1", dict(small, heap=65536, dist="b"), meta={"paths": 1}))
     if have32:
         jobs.append(job("w6 32", "capheap", "w6", {}, bits=32))
     return jobs
@@ -878,6 +886,34 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
         w("| %s | %s | %s | %s |" % (desc, " | ".join(fmt(x, 1) for x in ws), fmt(mean, 1), over))
     w("")
 
+    # ---------------- path frequencies
+    w("## How often each path runs (W1, the measured steps, capheap built with `CAPHEAP_STATS=2`)")
+    w("")
+    w("The same seeded runs as the instruction counts above, on a build that counts the allocator's paths "
+      "(`capheap_get_path_stats`). *own class*: allocations served by the head of the request's own size "
+      "class; *search*: the bitmap search for a larger class (*first level*: it had to read the first-level "
+      "map); *bitmap updates*: lists that went from empty to one block plus lists that became empty — each "
+      "one updates both bitmap levels.")
+    w("")
+    w("| cell | allocations | own class | search | first level | split | merges per free | bitmap updates per operation |")
+    w("|---|---|---|---|---|---|---|---|")
+    path_rows = {}
+    for h, d in CELLS:
+        r = one(results, kind="w1", label="capheap-paths", heap=h, dist=d, variant="free")
+        if not r or "path_own_class" not in r:
+            w("| %s | – | – | – | – | – | – | – |" % cell_name(h, d))
+            continue
+        a = max(1, int(r["allocs"]) - int(r["fails"]))
+        att = max(1, int(r["allocs"]))
+        fr = max(1, int(r["frees"]))
+        upd = (int(r["path_lists_filled"]) + int(r["path_lists_emptied"])) / max(1, int(r["ops"]))
+        path_rows[cell_name(h, d)] = upd
+        w("| %s | %d | %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.2f | %.2f |" % (
+            cell_name(h, d), att, 100.0 * int(r["path_own_class"]) / att, 100.0 * int(r["path_searches"]) / att,
+            100.0 * int(r["path_first_level"]) / att, 100.0 * int(r["path_splits"]) / a,
+            int(r["path_merges"]) / fr, upd))
+    w("")
+
     # ---------------- SL_BITS trade-off
     w("## Trade-off: CAPHEAP_SL_BITS (size classes per power of two)")
     w("")
@@ -946,6 +982,7 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
     w("## Why capheap misses what it misses (from the measurements above)")
     w("")
     mean = lambda xs: (sum(xs) / len(xs)) if xs and all(x is not None for x in xs) else None
+    rng = lambda xs, nd: ("%.*f–%.*f" % (nd, min(xs), nd, max(xs))) if xs else "–"
     d_vals = [w1v("capheap", h, d, "free") for h, d in CELLS]
     l_vals = [w1v("capheap-lean", h, d, "free") for h, d in CELLS]
     s_vals = [w1v("capheap-nostats", h, d, "free") for h, d in CELLS]
@@ -956,18 +993,25 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
         w("- **W1 speed.** Mean over the six cells: default %.1f, lean %.1f, o1heap %.1f instructions/op. "
           "Of the default's %.1f over lean, pointer validation and the re-entry mark (`CAPHEAP_CHECK_LEVEL` 1) "
           "account for %.1f and statistics (`CAPHEAP_STATS` 1) for %.1f (the table of option costs). "
-          "The lean core's remaining %.1f over o1heap is the segregated-fit bookkeeping: with 8 classes per "
-          "power of two, a 64 KiB or 1 MiB heap in these workloads holds at most one free block in most "
-          "classes, so nearly every allocation empties a list and nearly every insertion fills one, and each "
-          "such change updates both bitmap levels (`bit_clear`, `list_insert`, `find_class` in the profile "
-          "above). o1heap has one bitmap level and a dozen power-of-two bins, so its lists rarely change "
+          "The lean core's remaining %.1f over o1heap is mostly the segregated-fit bookkeeping: with 8 "
+          "classes per power of two, the 64 KiB heaps hold at most one free block in most classes, so most "
+          "operations switch a list between empty and non-empty, and each switch updates both bitmap levels "
+          "(`bit_clear`, `list_insert`, `find_class` in the profile; %s bitmap updates per operation in the "
+          "64 KiB cells of the path table, %s in the 1 MiB cells, where the gap to o1heap narrows from %s to %s "
+          "instructions). What remains in the 1 MiB cells is spread over the profile's lines, none above "
+          "a few instructions per operation. o1heap has one bitmap level and a dozen power-of-two bins, so its lists rarely change "
           "between empty and non-empty; it pays for that in W2 (60.5%% at 64 KiB against capheap's %s%%). "
           "Measured in the core's development and not kept, because they lost more in W2 than they gained "
           "here or gained nothing: carving from the top of blocks, reusing the list slot when the remainder "
           "keeps its class, probing a second block, rounding requests up to class sizes, and a designated "
           "victim block kept out of the lists (dlmalloc's `dv`: up to 19%% fewer instructions in W1 b/c, "
           "but W2 at 1 MiB fell to 91%%)."
-          % (md_, ml, mo, md_ - ml, md_ - mc, md_ - ms, ml - mo, fmt(w2v("capheap", 65536, 0.3, 64), 1)))
+          % (md_, ml, mo, md_ - ml, md_ - mc, md_ - ms, ml - mo,
+             rng([v for k, v in path_rows.items() if k.startswith("64K")], 2),
+             rng([v for k, v in path_rows.items() if k.startswith("1M")], 2),
+             rng([l - o for (h, d), l, o in zip(CELLS, l_vals, o_vals) if h == 65536], 0),
+             rng([l - o for (h, d), l, o in zip(CELLS, l_vals, o_vals) if h != 65536], 0),
+             fmt(w2v("capheap", 65536, 0.3, 64), 1)))
     for h, b in ((65536, 64), (65536, 32)):
         x, bd = w2v("capheap", h, 0.3, b), bounds.get((h, b))
         if x is not None and bd is not None and x < T["w2_64K_pct"]:
@@ -1183,7 +1227,14 @@ def quick(args, r32, r32desc, ref):
         else:
             need = {"w1": ["instr_per_op", "ops"], "time": ["ns_per_op"], "w3": ["p9999", "max"],
                     "w2": ["mean"], "w2b": ["score"], "w6": ["header", "min_block", "align"]}[jb["workload"]]
+            if jb["label"] == "capheap-paths":
+                need = ["ops", "path_own_class", "path_searches", "path_lists_filled", "path_lists_emptied"]
             ok = not problems and recs and all(k in r for r in recs for k in need)
+            if ok and jb["label"] == "capheap-paths":
+                # one region: every allocation is served from its own class or searched for
+                ok = all(int(r["path_own_class"]) + int(r["path_searches"]) == int(r["allocs"]) for r in recs)
+                if not ok:
+                    problems = ["path counters do not add up to the allocations"]
             res(ok, "%s parses (%d result lines)%s" % (jb["name"], len(recs), "" if not problems else ": " +
                                                        "; ".join(problems)[:300]))
     # the report renders from these results (plots have too little data to draw: that is expected)
