@@ -784,7 +784,6 @@ COLD void *alloc_rest(capheap_heap_t *h, capheap_region_t *r, size_t size, uint3
     fast_leave(h);
     return p;
 }
-
 #endif
 
 /* The hot path. When no lock hooks are set and nobody is inside, it is a
@@ -813,6 +812,7 @@ HOT void *alloc_fast(capheap_heap_t *heap, size_t size, uint32_t caps)
     return alloc_slow(heap, size, caps);
 #endif
 }
+
 void *capheap_alloc_caps(capheap_heap_t *heap, size_t size, uint32_t caps)
 {
     return alloc_fast(heap, size, caps);
