@@ -28,6 +28,7 @@
 
 #include "capheap.h"
 #include "target_args.h"
+#include "target_rng.h"
 
 #define SLOTS 192
 #define DEFAULT_STEPS 20000u
@@ -86,16 +87,6 @@ static slot_t slots[SLOTS];
 static size_t live;
 static uint32_t serial_counter;
 
-static uint64_t rng_state;
-static uint32_t rnd(void)
-{
-    /* xorshift64*; the top 32 bits */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 2685821657736338717ull) >> 32);
-}
-static uint32_t below(uint32_t n) { return (uint32_t)(((uint64_t)rnd() * n) >> 32); }
 
 static unsigned long step_no;
 static int failed;

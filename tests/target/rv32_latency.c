@@ -38,6 +38,7 @@
 
 #include "capheap.h"
 #include "target_args.h"
+#include "target_rng.h"
 
 #ifndef LATENCY_NATIVE
 #define LATENCY_NATIVE 0
@@ -129,15 +130,6 @@ static inline uint32_t counted(uint32_t t0, uint32_t t1)
 #define NATIVE_NAME "newlib"
 #endif
 
-static uint64_t rng_state;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 2685821657736338717ull) >> 32);
-}
-static uint32_t below(uint32_t n) { return (uint32_t)(((uint64_t)rnd() * n) >> 32); }
 static uint32_t range(uint32_t lo, uint32_t hi) { return lo + below(hi - lo + 1u); }
 
 typedef struct hist {
