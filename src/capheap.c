@@ -163,6 +163,8 @@ _Static_assert(sizeof(word_t) == sizeof(void *), "header is one pointer-sized wo
 _Static_assert(CAPHEAP_HEADER_SIZE * 2u == CAPHEAP_ALIGN, "granule is two words");
 _Static_assert(sizeof(fblk_t) + sizeof(word_t) <= CAPHEAP_MIN_BLOCK,
                "a minimum block must hold header, links and boundary tag");
+_Static_assert(sizeof(capheap_path_stats_t) == 7u * sizeof(uint32_t),
+               "path counters are read and zeroed as an array of uint32_t");
 _Static_assert(sizeof(struct capheap_region) % sizeof(uint32_t) == 0,
                "class heads follow the region header 4-byte aligned");
 _Static_assert(sizeof(struct capheap_region) >= FIRST_CLASS * sizeof(uint32_t),

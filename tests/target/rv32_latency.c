@@ -51,6 +51,45 @@
 
 extern char __external_start[];
 
+#if defined(__riscv)
+/* minstret: exact under -icount shift=0. */
+static inline void counter_start(void) {}
+static inline uint32_t instret(void)
+{
+    uint32_t v;
+    __asm__ volatile("csrr %0, minstret" : "=r"(v)::"memory");
+    return v;
+}
+static inline uint32_t counted(uint32_t t0, uint32_t t1) { return t1 - t0; }
+#define COUNTER "minstret"
+#define NATIVE_NAME "picolibc"
+#else
+/* Cortex-M: no instruction counter (DWT_CYCCNT is not emulated), but under -icount shift=6
+ * every instruction advances virtual time by 64 ns and SysTick, clocked at the board's
+ * 25 MHz, ticks 1.6 times per instruction: instructions = ticks / 1.6, to within one. */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+static inline void counter_start(void)
+{
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0u;
+    SYST_CSR = 5u; /* enabled, processor clock, no interrupt */
+}
+static inline uint32_t instret(void)
+{
+    uint32_t v = SYST_CVR;
+    __asm__ volatile("" ::: "memory");
+    return v;
+}
+static inline uint32_t counted(uint32_t t0, uint32_t t1)
+{
+    return (((t0 - t1) & 0xFFFFFFu) * 5u + 4u) / 8u; /* a down-counter of 24 bits */
+}
+#define COUNTER "SysTick at -icount shift=6"
+#define NATIVE_NAME "newlib"
+#endif
+
 static void *slots[MAX_SLOTS];
 
 #if LATENCY_NATIVE
@@ -91,44 +130,6 @@ static void *do_alloc(size_t n) { return capheap_alloc(&heap, n); }
 static void do_free(void *p) { capheap_free(&heap, p); }
 #endif
 
-#if defined(__riscv)
-/* minstret: exact under -icount shift=0. */
-static inline void counter_start(void) {}
-static inline uint32_t instret(void)
-{
-    uint32_t v;
-    __asm__ volatile("csrr %0, minstret" : "=r"(v)::"memory");
-    return v;
-}
-static inline uint32_t counted(uint32_t t0, uint32_t t1) { return t1 - t0; }
-#define COUNTER "minstret"
-#define NATIVE_NAME "picolibc"
-#else
-/* Cortex-M: no instruction counter (DWT_CYCCNT is not emulated), but under -icount shift=6
- * every instruction advances virtual time by 64 ns and SysTick, clocked at the board's
- * 25 MHz, ticks 1.6 times per instruction: instructions = ticks / 1.6, to within one. */
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
-static inline void counter_start(void)
-{
-    SYST_RVR = 0xFFFFFFu;
-    SYST_CVR = 0u;
-    SYST_CSR = 5u; /* enabled, processor clock, no interrupt */
-}
-static inline uint32_t instret(void)
-{
-    uint32_t v = SYST_CVR;
-    __asm__ volatile("" ::: "memory");
-    return v;
-}
-static inline uint32_t counted(uint32_t t0, uint32_t t1)
-{
-    return (((t0 - t1) & 0xFFFFFFu) * 5u + 4u) / 8u; /* a down-counter of 24 bits */
-}
-#define COUNTER "SysTick at -icount shift=6"
-#define NATIVE_NAME "newlib"
-#endif
 
 static uint32_t range(uint32_t lo, uint32_t hi) { return lo + below(hi - lo + 1u); }
 
