@@ -125,11 +125,31 @@
 #endif
 
 /* CAPHEAP_SL_BITS: log2 of the number of size classes per power of two
- * (2..5, default 3: classes 12.5% wide). More bits: better fit and more
+ * (0..5, default 3: classes 12.5% wide). More bits: better fit and more
  * control data per region (4 bytes per class; a 64 KiB region has
- * (log2(64 KiB / CAPHEAP_ALIGN) - CAPHEAP_SL_BITS + 2) << CAPHEAP_SL_BITS classes). */
+ * (log2(64 KiB / CAPHEAP_ALIGN) - CAPHEAP_SL_BITS + 2) << CAPHEAP_SL_BITS classes).
+ * 0 is the speed setting: one class per power of two, so a single bitmap word
+ * (no second level) and lists that rarely become empty. Measured (bench/,
+ * W1, default options): 13-23% fewer instructions per operation than 3 in
+ * 64 KiB heaps, within 3% either way in 1 MiB heaps; worst case on RV32
+ * 143 / 147 instructions per alloc / free instead of 190 / 182; 100 bytes of
+ * control data for a 64 KiB region (32-bit) instead of 400; W2 efficiency
+ * 0.4-0.8 points lower at 64 KiB and 1.5 points lower at 1 MiB (see
+ * CAPHEAP_FIT_SCAN, which buys it back). */
 #ifndef CAPHEAP_SL_BITS
 #define CAPHEAP_SL_BITS 3
+#endif
+
+/* CAPHEAP_FIT_SCAN: how many blocks of the request's own size class an
+ * allocation examines for the tightest fit (1..8, default 1: the first
+ * block only). Above 1, the tightest of the first (CAPHEAP_FIT_SCAN + 1) / 2
+ * blocks of the next class is taken when the own class has no fit, and a
+ * scan stops early at a block at most 1/8 larger than needed. It bounds the
+ * walk, so allocation stays O(1): each block examined costs about 7
+ * instructions in the worst case. Meant for CAPHEAP_SL_BITS 0, where a
+ * class spans a whole power of two. */
+#ifndef CAPHEAP_FIT_SCAN
+#define CAPHEAP_FIT_SCAN 1
 #endif
 
 /* CAPHEAP_GLOBAL: 1 (default) defines the global heap capheap_global and the
@@ -168,7 +188,7 @@
 #if CAPHEAP_STATS != 0 && CAPHEAP_STATS != 1 && CAPHEAP_STATS != 2
 #error "CAPHEAP_STATS must be 0, 1 or 2"
 #endif
-#if CAPHEAP_SL_BITS < 2 || CAPHEAP_SL_BITS > 5
+#if CAPHEAP_SL_BITS < 0 || CAPHEAP_SL_BITS > 5
 #error "CAPHEAP_SL_BITS must be between 2 and 5"
 #endif
 #if (CAPHEAP_DMA_ALIGN & (CAPHEAP_DMA_ALIGN - 1)) != 0

@@ -19,7 +19,8 @@
  *   |                   |  never hold a block (MIN_BLOCK is 2 granules) and
  *   |                   |  are not stored.
  *   +-------------------+
- *   | second-level maps |  one sl_map_t per first-level class
+ *   | second-level maps |  one sl_map_t per first-level class (none when
+ *   |                   |  CAPHEAP_SL_BITS is 0: one class per octave)
  *   +-------------------+  padding so that payloads are G-aligned
  *   | block | block |...|  blocks tile the rest exactly
  *   +-------------------+
@@ -46,7 +47,9 @@
  *   I5 every free block is in the list of class class_of(size) exactly once;
  *      lists are doubly linked through offsets and hold nothing else.
  *   I6 bit (fl, sl) of the bitmaps is set iff that list is non-empty; bit fl
- *      of the first level is set iff its second-level map is non-zero.
+ *      of the first level is set iff its second-level map is non-zero. (With
+ *      CAPHEAP_SL_BITS 0 the first level is the only map: bit i is set iff
+ *      list i is non-empty.)
  *   I7 region->used is the sum of the sizes of its used blocks; peak >= used;
  *      heap used is the sum over regions and heap peak >= heap used.
  */
@@ -112,6 +115,9 @@ typedef uintptr_t word_t;
 
 #define SLB ((unsigned)CAPHEAP_SL_BITS)
 #define SLN (1u << SLB)
+/* One class per power of two: the first-level map is the only bitmap, one
+ * bit per class, and there are no second-level maps. */
+#define ONE_LEVEL (CAPHEAP_SL_BITS == 0)
 /* Classes 0 and 1 are never used: a block has at least 2 granules. */
 #define FIRST_CLASS 2u
 
@@ -211,6 +217,7 @@ static inline unsigned fls32(uint32_t x)
 }
 #endif
 
+#if !ONE_LEVEL
 /* Lowest set bit of a second-level map (m != 0). */
 static inline unsigned ctz_sl(uint32_t m)
 {
@@ -222,13 +229,18 @@ static inline unsigned ctz_sl(uint32_t m)
     return ctz32(m);
 #endif
 }
+#endif
 
 /* Class index of a block of n granules (n >= 2): classes are exact below
  * 2*SLN granules, then SLN classes per power of two. */
 HOT unsigned class_of(uint32_t n)
 {
+#if ONE_LEVEL
+    return fls32(n) + 1u;
+#else
     unsigned sh = fls32(n | SLN) - SLB;
     return (sh << SLB) + (unsigned)(n >> sh);
+#endif
 }
 
 /* ===================================================================== */
@@ -242,10 +254,12 @@ static inline uint32_t *heads(const capheap_region_t *r)
     return (uint32_t *)(void *)(rbase(r) + sizeof(*r) - FIRST_CLASS * sizeof(uint32_t));
 }
 
+#if !ONE_LEVEL
 static inline sl_map_t *sl_maps(const capheap_region_t *r)
 {
     return (sl_map_t *)(void *)(rbase(r) + r->sl_off);
 }
+#endif
 
 /* Links (class heads, free-list next/prev) are 32-bit: on 32-bit targets
  * they are plain addresses, on 64-bit hosts offsets from the region base,
@@ -320,6 +334,13 @@ static inline unsigned slot_class(const capheap_region_t *r, uint32_t slot)
 HOT void bit_clear(capheap_region_t *r, unsigned idx)
 {
     PATH(r, lists_emptied);
+#if ONE_LEVEL
+#if defined(__riscv)
+    r->fl_map ^= 1u << idx; /* known set (I6): one instruction cheaper */
+#else
+    r->fl_map &= ~(1u << idx);
+#endif
+#else
     sl_map_t *m = &sl_maps(r)[idx >> SLB];
 #if defined(__riscv)
     /* No and-not instruction: both bits are known set (the list was not
@@ -329,6 +350,7 @@ HOT void bit_clear(capheap_region_t *r, unsigned idx)
 #else
     *m = (sl_map_t)(*m & ~(sl_map_t)(1u << (idx & (SLN - 1u))));
     if (*m == 0u) r->fl_map &= ~(1u << (idx >> SLB));
+#endif
 #endif
 }
 
@@ -345,11 +367,14 @@ HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
         at(r, h)->prev = o + NEXT_FIELD;
     } else {
         PATH(r, lists_filled);
+#if !ONE_LEVEL
         sl_maps(r)[idx >> SLB] |= (sl_map_t)(1u << (idx & (SLN - 1u)));
+#endif
         r->fl_map |= 1u << (idx >> SLB);
     }
 }
 
+#if CAPHEAP_FIT_SCAN == 1
 /* Remove the head of list idx (b), known to be its first element. */
 HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
 {
@@ -360,6 +385,7 @@ HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
     else
         bit_clear(r, idx);
 }
+#endif
 
 /* Remove b from whichever list holds it. */
 HOT void list_remove(capheap_region_t *r, fblk_t *b)
@@ -375,6 +401,12 @@ HOT void list_remove(capheap_region_t *r, fblk_t *b)
 /* First non-empty class >= idx, or UINT_MAX. */
 HOT unsigned find_class(capheap_region_t *r, unsigned idx)
 {
+#if ONE_LEVEL
+    if (idx >= r->nfl) return UINT_MAX;
+    PATH(r, first_level);
+    uint32_t f = r->fl_map & (~0u << idx);
+    return f != 0u ? ctz32(f) : UINT_MAX;
+#else
     unsigned fl = idx >> SLB;
     if (fl >= r->nfl) return UINT_MAX;
     uint32_t m = (uint32_t)sl_maps(r)[fl] & (~0u << (idx & (SLN - 1u)));
@@ -386,22 +418,42 @@ HOT unsigned find_class(capheap_region_t *r, unsigned idx)
         m = sl_maps(r)[fl];
     }
     return (fl << SLB) + ctz_sl(m);
+#endif
 }
 
+/* The request's own class: that of a block of n granules (n >= 2, as
+ * size >= MIN_BLOCK); *sh receives the class width's log2 for good_class. */
+static inline unsigned own_class(uint32_t n, unsigned *sh)
+{
+#if ONE_LEVEL
+    *sh = fls32(n);
+    return *sh + 1u;
+#else
+    *sh = fls32(n | SLN) - SLB;
+    return (*sh << SLB) + (unsigned)(n >> *sh);
+#endif
+}
+
+/* The good class: the first whose every block holds n granules. Class
+ * indices are contiguous across octaves, so it is own, or own + 1 when n
+ * is not the smallest size of its class. */
+static inline unsigned good_class(uint32_t n, unsigned own, unsigned sh)
+{
+    return own + (unsigned)((n & ((1u << sh) - 1u)) != 0u);
+}
+
+#if CAPHEAP_FIT_SCAN == 1
 /* Class of region r to take a block of at least size bytes from (its
  * first block), or UINT_MAX. The head of the request's own class first,
  * when it is large enough (tight fit: it keeps big blocks whole, which is
- * what W2 rewards); else the smallest non-empty class whose every block is
- * large enough (good fit). Class indices are contiguous across octaves, so
- * that class is own, or own + 1 when n is not the smallest size of its
- * class. Precondition: size <= REGION_MAX, so the granule count fits 32
- * bits. */
+ * what W2 rewards); else the smallest non-empty class from the good class
+ * up (good fit). Precondition: size <= REGION_MAX, so the granule count
+ * fits 32 bits. */
 HOT unsigned region_find(capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
-    unsigned sh = fls32(n | SLN) - SLB;
-    uint32_t top = n >> sh;
-    unsigned own = (sh << SLB) + (unsigned)top;
+    unsigned sh;
+    unsigned own = own_class(n, &sh);
     if ((own >> SLB) >= r->nfl) return UINT_MAX;
     uint32_t h = heads(r)[own];
     if (h != 0u && bsize(at(r, h)) >= size) {
@@ -409,9 +461,11 @@ HOT unsigned region_find(capheap_region_t *r, size_t size)
         return own;
     }
     PATH(r, searches);
-    return find_class(r, own + (unsigned)((n & ((1u << sh) - 1u)) != 0u));
+    return find_class(r, good_class(n, own, sh));
 }
 
+/* Take a block of at least size bytes out of region r's lists; NULL if
+ * none is found (see region_find). */
 HOT fblk_t *region_take(capheap_region_t *r, size_t size)
 {
     unsigned idx = region_find(r, size);
@@ -420,6 +474,48 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
     list_pop(r, b, idx);
     return b;
 }
+#else
+/* The block that fits size bytes most tightly among the first k blocks of
+ * list idx, or NULL; stops at a block at most size/8 larger than needed. */
+HOT fblk_t *scan_list(const capheap_region_t *r, unsigned idx, size_t size, unsigned k)
+{
+    fblk_t *best = NULL;
+    size_t slack = SIZE_MAX;
+    for (uint32_t l = heads(r)[idx]; l != 0u && k != 0u; k--) {
+        fblk_t *x = at(r, l);
+        size_t xs = bsize(x);
+        if (xs >= size && xs - size < slack) {
+            best = x;
+            slack = xs - size;
+            if (slack <= (size >> 3)) break;
+        }
+        l = x->next;
+    }
+    return best;
+}
+
+/* As above, with CAPHEAP_FIT_SCAN blocks of the own class examined instead
+ * of its head only, and the tightest of the first (CAPHEAP_FIT_SCAN + 1) / 2
+ * blocks of the good-fit class taken instead of its head. */
+HOT fblk_t *region_take(capheap_region_t *r, size_t size)
+{
+    uint32_t n = (uint32_t)(size >> GSHIFT);
+    unsigned sh;
+    unsigned own = own_class(n, &sh);
+    if ((own >> SLB) >= r->nfl) return NULL;
+    fblk_t *b = scan_list(r, own, size, CAPHEAP_FIT_SCAN);
+    if (b != NULL) {
+        PATH(r, own_class);
+    } else {
+        PATH(r, searches);
+        unsigned idx = find_class(r, good_class(n, own, sh));
+        if (idx == UINT_MAX) return NULL;
+        b = scan_list(r, idx, size, (CAPHEAP_FIT_SCAN + 1u) / 2u);
+    }
+    list_remove(r, b);
+    return b;
+}
+#endif
 
 /* Make free, unlinked block b (have bytes) a used block of size bytes;
  * the tail goes back to the lists if it can form a block. Returns the
@@ -1208,7 +1304,7 @@ static bool geometry(size_t span, geometry_t *g)
     uint32_t nfl = (fls32(nmax | SLN) - SLB) + 2u;
     size_t heads_bytes = ((size_t)(nfl << SLB) - FIRST_CLASS) * sizeof(uint32_t);
     size_t sl_off = sizeof(struct capheap_region) + heads_bytes;
-    size_t ctrl = sl_off + nfl * sizeof(sl_map_t);
+    size_t ctrl = sl_off + (ONE_LEVEL ? 0u : nfl * sizeof(sl_map_t));
     size_t lo = (ctrl + W + GMASK) & ~GMASK;
     /* End marker header at the last offset == W (mod G) that leaves room for it. */
     size_t endm = ((span - 2u * W) & ~GMASK) + W;
@@ -1315,7 +1411,11 @@ static size_t region_largest(const capheap_region_t *r)
 {
     if (r->fl_map == 0u) return 0;
     unsigned fl = fls32(r->fl_map);
+#if ONE_LEVEL
+    unsigned idx = fl;
+#else
     unsigned idx = (fl << SLB) + fls32(sl_maps(r)[fl]);
+#endif
     return bsize(at(r, heads(r)[idx])) - W;
 }
 
@@ -1515,6 +1615,10 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
     const uint32_t *hd = heads(r);
     unsigned nclass = (unsigned)r->nfl << SLB;
     if ((r->fl_map >> r->nfl) != 0u) problem(c, "first-level bit set beyond the last class", r);
+#if ONE_LEVEL
+    if ((r->fl_map & ((1u << FIRST_CLASS) - 1u)) != 0u)
+        problem(c, "bitmap bit set for an impossible class", r);
+#else
     for (unsigned fl = 0; fl < r->nfl; fl++) {
         uint32_t m = sl_maps(r)[fl];
         if (((r->fl_map >> fl) & 1u) != (m != 0u))
@@ -1522,8 +1626,13 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
         if (fl == 0u && (m & ((1u << FIRST_CLASS) - 1u)) != 0u)
             problem(c, "bitmap bit set for an impossible class", r);
     }
+#endif
     for (unsigned idx = FIRST_CLASS; idx < nclass; idx++) {
+#if ONE_LEVEL
+        bool bit = ((r->fl_map >> idx) & 1u) != 0u;
+#else
         bool bit = ((sl_maps(r)[idx >> SLB] >> (idx & (SLN - 1u))) & 1u) != 0u;
+#endif
         if (bit != (hd[idx] != 0u)) problem(c, "bitmap bit disagrees with its list", r);
         uint32_t prev = link_of(r, &hd[idx]);
         for (uint32_t l = hd[idx]; l != 0u; l = at(r, l)->next) {

@@ -9,7 +9,8 @@ trap 'rm -rf "$out"' EXIT
 warn=(-std=c11 -ffreestanding -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror)
 configs=("" "-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0" "-DCAPHEAP_CHECK_LEVEL=2"
          "-DCAPHEAP_SL_BITS=2 -DCAPHEAP_USE_INTRINSICS=0" "-DCAPHEAP_SL_BITS=5 -DCAPHEAP_GLOBAL=0"
-         "-DCAPHEAP_STATS=2 -DCAPHEAP_CHECK_LEVEL=0")
+         "-DCAPHEAP_STATS=2 -DCAPHEAP_CHECK_LEVEL=0" "-DCAPHEAP_SL_BITS=0"
+         "-DCAPHEAP_SL_BITS=0 -DCAPHEAP_FIT_SCAN=4 -DCAPHEAP_STATS=2" "-DCAPHEAP_SL_BITS=1 -DCAPHEAP_FIT_SCAN=8")
 targets=(
   "gcc x86_64|gcc -m64"
   "gcc i386|gcc -m32"

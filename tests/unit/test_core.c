@@ -1043,6 +1043,69 @@ static void test_path_stats(void)
     CHECK_EQ(capheap_check(&H, NULL), CAPHEAP_OK);
 }
 
+#if CAPHEAP_SL_BITS == 0
+/* Free blocks of g[i] granules, each between used guards so that none
+ * merges; blocks of one size class end up in its list in the order given
+ * (the first at the head: lists are LIFO). */
+static void free_in_list_order(const unsigned *g, int n, unsigned char **blk)
+{
+    for (int i = 0; i < n; i++) {
+        CHECK(capheap_alloc(&H, 1) != NULL);
+        blk[i] = capheap_alloc(&H, g[i] * CAPHEAP_ALIGN - CAPHEAP_HEADER_SIZE);
+        CHECK(blk[i] != NULL);
+    }
+    CHECK(capheap_alloc(&H, 1) != NULL);
+    for (int i = n - 1; i >= 0; i--) CHECK_EQ(capheap_free(&H, blk[i]), CAPHEAP_OK);
+    CHECK_HEAP(&H);
+}
+
+/* Header: CAPHEAP_SL_BITS 0 (one class per power of two) and CAPHEAP_FIT_SCAN:
+ * which free block an allocation takes. Requests of 18 granules; the own
+ * class holds blocks of 16..31 granules, the good class 32..63. */
+static void test_fit_policy_one_class_per_octave(void)
+{
+    const size_t req = 18 * CAPHEAP_ALIGN - CAPHEAP_HEADER_SIZE;
+    unsigned char *b[8];
+    static const unsigned g1[] = {30, 20, 18, 17};
+    fresh(64 * KIB, 0);
+    free_in_list_order(g1, 4, b);
+#if CAPHEAP_FIT_SCAN == 1
+    CHECK((unsigned char *)capheap_alloc(&H, req) == b[0]); /* the head fits: taken */
+#else
+    /* the scan stops at a block within 1/8 of the request (20 for 18), even
+     * though an exact one (18) follows */
+    CHECK((unsigned char *)capheap_alloc(&H, req) == b[1]);
+#endif
+    CHECK_HEAP(&H);
+
+    static const unsigned g2[] = {30, 24, 22, 21, 19};
+    fresh(64 * KIB, 0);
+    free_in_list_order(g2, 5, b);
+#if CAPHEAP_FIT_SCAN == 1
+    CHECK((unsigned char *)capheap_alloc(&H, req) == b[0]);
+#else
+    /* none within 1/8: the tightest of the first CAPHEAP_FIT_SCAN */
+    CHECK((unsigned char *)capheap_alloc(&H, req) == b[CAPHEAP_FIT_SCAN < 5 ? CAPHEAP_FIT_SCAN - 1 : 4]);
+#endif
+    CHECK_HEAP(&H);
+
+    /* The own class has no block that fits: the good class serves. */
+    static const unsigned g3[] = {17, 16, 17, 16, 60, 40, 33};
+    fresh(64 * KIB, 0);
+    free_in_list_order(g3, 7, b);
+    unsigned char *p = capheap_alloc(&H, req);
+#if CAPHEAP_FIT_SCAN == 1
+    CHECK(p == b[4]); /* its head */
+#else
+    /* the tightest of its first (CAPHEAP_FIT_SCAN + 1) / 2 */
+    CHECK(p == b[(CAPHEAP_FIT_SCAN + 1) / 2 >= 3 ? 6 : (CAPHEAP_FIT_SCAN + 1) / 2 == 2 ? 5 : 4]);
+#endif
+    CHECK_HEAP(&H);
+    /* The rest of the split block went back: the heap lost exactly the request's block. */
+    CHECK_EQ(capheap_usable_size(&H, p), 18u * CAPHEAP_ALIGN - CAPHEAP_HEADER_SIZE);
+}
+#endif
+
 int main(void)
 {
     printf("capheap unit tests: CHECK_LEVEL=%d STATS=%d SL_BITS=%d, %u-bit\n", CAPHEAP_CHECK_LEVEL,
@@ -1089,6 +1152,9 @@ int main(void)
     RUN(test_statistics);
     RUN(test_byte_totals_pass_4_gib);
     RUN(test_path_stats);
+#if CAPHEAP_SL_BITS == 0
+    RUN(test_fit_policy_one_class_per_octave);
+#endif
     RUN(test_null_heap_arguments);
     RUN(test_strerror);
     RUN(test_walk);
