@@ -31,15 +31,18 @@
  * ============================================================================
  * ALGORITHM AND COMPLEXITY
  * ============================================================================
- * Each region is a segregated-fit heap: free blocks sit in size classes
- * (CAPHEAP_SL_BITS subclasses per power of two), a two-level bitmap finds the
- * smallest non-empty class that is large enough with count-trailing-zeros,
- * and neighbouring free blocks are merged on free through boundary tags.
- * Allocation first tries the first block of the request's own class (a
- * tight fit when it is large enough), then the smallest non-empty class
- * whose every block is large enough (good fit); both are O(1). Because the
- * own class is always looked at, the largest free block that capheap
- * reports can always really be allocated.
+ * Each region is a segregated-fit heap: free blocks sit in size classes, by
+ * default one per power of two (CAPHEAP_SL_BITS 0), and a bitmap with one bit
+ * per class finds the smallest non-empty class that is large enough with one
+ * count-trailing-zeros (with CAPHEAP_SL_BITS 1..5 there are 2^SL_BITS classes
+ * per power of two and a two-level bitmap, as in TLSF). Neighbouring free
+ * blocks are merged on free through boundary tags. Allocation first looks at
+ * the first CAPHEAP_FIT_SCAN (default 4) blocks of the request's own class and
+ * takes the one that fits most tightly; if none fits, it takes the tightest
+ * of the first blocks of the smallest non-empty class whose every block is
+ * large enough (good fit). The walks are bounded, so both steps are O(1).
+ * Because the own class is always looked at, the largest free block that
+ * capheap reports can always really be allocated.
  *
  *   O(1)          capheap_free, capheap_usable_size, and the per-region part of
  *                 every allocation call (alloc, alloc_caps, aligned, calloc's
@@ -116,7 +119,8 @@
  *      (x86-64, bench W1), 12 bytes per region and 16 (32-bit) / 24
  *      (64-bit) bytes per heap.
  *   2  as 1, and counters of the paths the allocator takes
- *      (capheap_get_path_stats): for tuning CAPHEAP_SL_BITS and for the
+ *      (capheap_get_path_stats): for tuning CAPHEAP_SL_BITS and
+ *      CAPHEAP_FIT_SCAN and for the
  *      benchmarks. Cost: 28 more bytes of control data per region (up to
  *      one granule more after rounding) and one counter increment on each
  *      counted path (a few instructions per call). */
@@ -125,31 +129,35 @@
 #endif
 
 /* CAPHEAP_SL_BITS: log2 of the number of size classes per power of two
- * (0..5, default 3: classes 12.5% wide). More bits: better fit and more
- * control data per region (4 bytes per class; a 64 KiB region has
- * (log2(64 KiB / CAPHEAP_ALIGN) - CAPHEAP_SL_BITS + 2) << CAPHEAP_SL_BITS classes).
- * 0 is the speed setting: one class per power of two, so a single bitmap word
- * (no second level) and lists that rarely become empty. Measured (bench/,
- * W1, default options): 13-23% fewer instructions per operation than 3 in
- * 64 KiB heaps, within 3% either way in 1 MiB heaps; worst case on RV32
- * 143 / 147 instructions per alloc / free instead of 190 / 182; 100 bytes of
- * control data for a 64 KiB region (32-bit) instead of 400; W2 efficiency
- * 0.4-0.8 points lower at 64 KiB and 1.5 points lower at 1 MiB (see
- * CAPHEAP_FIT_SCAN, which buys it back). */
+ * (0..5, default 0: one class per power of two). 0 keeps one bitmap word per
+ * region (one bit per class) and no second level; lists rarely switch
+ * between empty and non-empty, and the control data is small (96 bytes for
+ * a 64 KiB region on 32-bit). 1..5 add 2^SL_BITS classes per power of two
+ * under a two-level bitmap (TLSF's layout): each class is narrower, so its
+ * first block fits more often without a scan, at 4 bytes of control data
+ * per class (a 64 KiB region has (log2(64 KiB / CAPHEAP_ALIGN) -
+ * CAPHEAP_SL_BITS + 2) << CAPHEAP_SL_BITS classes: 400 bytes with 3 on
+ * 32-bit) and a second bitmap level to keep. bench/RESULTS.md has the
+ * measured trade-off for every setting (W1 speed, W2 efficiency, control
+ * data); docs/target-figures.md the worst case on RV32. */
 #ifndef CAPHEAP_SL_BITS
-#define CAPHEAP_SL_BITS 3
+#define CAPHEAP_SL_BITS 0
 #endif
 
 /* CAPHEAP_FIT_SCAN: how many blocks of the request's own size class an
- * allocation examines for the tightest fit (1..8, default 1: the first
- * block only). Above 1, the tightest of the first (CAPHEAP_FIT_SCAN + 1) / 2
- * blocks of the next class is taken when the own class has no fit, and a
- * scan stops early at a block at most 1/8 larger than needed. It bounds the
- * walk, so allocation stays O(1): each block examined costs about 7
- * instructions in the worst case. Meant for CAPHEAP_SL_BITS 0, where a
- * class spans a whole power of two. */
+ * allocation examines for the tightest fit (1..8, default 4). Above 1, when
+ * the own class has no block that fits, the tightest of the first
+ * (CAPHEAP_FIT_SCAN + 1) / 2 blocks of the good-fit class is taken instead
+ * of its first; a walk stops early at a block at most 1/8 larger than
+ * needed. The walks are bounded, so allocation stays O(1): on RV32 each
+ * block examined costs 5 to 10 instructions in the worst case. With 1
+ * (the first block only, no scanning code) and CAPHEAP_SL_BITS 0 the core is
+ * fastest; measured with the default options (bench/, W1): 106.6
+ * instructions per operation on average against 118 with 4, W2 efficiency
+ * 1.5 points lower at 1 MiB, worst case on RV32 143 / 147 instructions per
+ * alloc / free against 186 / 147. */
 #ifndef CAPHEAP_FIT_SCAN
-#define CAPHEAP_FIT_SCAN 1
+#define CAPHEAP_FIT_SCAN 4
 #endif
 
 /* CAPHEAP_GLOBAL: 1 (default) defines the global heap capheap_global and the
@@ -189,7 +197,10 @@
 #error "CAPHEAP_STATS must be 0, 1 or 2"
 #endif
 #if CAPHEAP_SL_BITS < 0 || CAPHEAP_SL_BITS > 5
-#error "CAPHEAP_SL_BITS must be between 2 and 5"
+#error "CAPHEAP_SL_BITS must be between 0 and 5"
+#endif
+#if CAPHEAP_FIT_SCAN < 1 || CAPHEAP_FIT_SCAN > 8
+#error "CAPHEAP_FIT_SCAN must be between 1 and 8"
 #endif
 #if (CAPHEAP_DMA_ALIGN & (CAPHEAP_DMA_ALIGN - 1)) != 0
 #error "CAPHEAP_DMA_ALIGN must be a power of two"
@@ -339,11 +350,13 @@ typedef struct capheap_stats {
 
 /** How often each path of the allocator ran (CAPHEAP_STATS 2), summed over
  *  the regions; each counter wraps at 2^32. An allocation is served either
- *  from the head of its own size class or by the bitmap search. */
+ *  from its own size class (the first CAPHEAP_FIT_SCAN blocks examined) or by
+ *  the bitmap search. */
 typedef struct capheap_path_stats {
-    uint32_t own_class;     /**< allocations served by the head of the request's own class */
-    uint32_t searches;      /**< bitmap searches for a larger class (own class empty or too small) */
-    uint32_t first_level;   /**< searches that had to consult the first-level map */
+    uint32_t own_class;     /**< allocations served from the request's own class */
+    uint32_t searches;      /**< bitmap searches for a larger class (no fit in the own class) */
+    uint32_t first_level;   /**< searches that read the first-level map (every search
+                                 when CAPHEAP_SL_BITS is 0: it is the only map) */
     uint32_t splits;        /**< blocks split, the rest returned to the lists */
     uint32_t merges;        /**< free neighbours merged (free, realloc shrink) */
     uint32_t lists_filled;  /**< a size class list went from empty to one block (bitmap bits set) */
