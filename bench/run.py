@@ -41,14 +41,21 @@ W2_SEEDS = 100
 
 # label -> (binary suffix, adapter name in that binary, description)
 ALLOCS = {
-    "capheap": ("glibc", "capheap", "capheap, default build (CHECK_LEVEL 1, STATS 1, SL_BITS 3)"),
+    "capheap": ("glibc", "capheap", "capheap, default build (CHECK_LEVEL 1, STATS 1, SL_BITS 0, FIT_SCAN 4)"),
     "capheap-lean": ("cap-lean", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
     "capheap-nostats": ("cap-nostats", "capheap", "capheap, CAPHEAP_STATS=0"),
     "capheap-nocheck": ("cap-nocheck", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0"),
     "capheap-paths": ("cap-paths", "capheap", "capheap, CAPHEAP_STATS=2 (path counters)"),
-    "capheap-sl2": ("cap-sl2", "capheap", "capheap, CAPHEAP_SL_BITS=2"),
-    "capheap-sl4": ("cap-sl4", "capheap", "capheap, CAPHEAP_SL_BITS=4"),
-    "capheap-sl5": ("cap-sl5", "capheap", "capheap, CAPHEAP_SL_BITS=5"),
+    "capheap-fast": ("cap-fast", "capheap", "capheap, CAPHEAP_FIT_SCAN=1"),
+    "capheap-fastlean": ("cap-fastlean", "capheap",
+                         "capheap, CAPHEAP_FIT_SCAN=1 CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
+    "capheap-sl1": ("cap-sl1", "capheap", "capheap, CAPHEAP_SL_BITS=1 CAPHEAP_FIT_SCAN=1"),
+    "capheap-sl2": ("cap-sl2", "capheap", "capheap, CAPHEAP_SL_BITS=2 CAPHEAP_FIT_SCAN=1"),
+    "capheap-sl3": ("cap-sl3", "capheap", "capheap, CAPHEAP_SL_BITS=3 CAPHEAP_FIT_SCAN=1"),
+    "capheap-sl3lean": ("cap-sl3lean", "capheap",
+                        "capheap, CAPHEAP_SL_BITS=3 CAPHEAP_FIT_SCAN=1 CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
+    "capheap-sl4": ("cap-sl4", "capheap", "capheap, CAPHEAP_SL_BITS=4 CAPHEAP_FIT_SCAN=1"),
+    "capheap-sl5": ("cap-sl5", "capheap", "capheap, CAPHEAP_SL_BITS=5 CAPHEAP_FIT_SCAN=1"),
     "firstfit": ("glibc", "firstfit", "naive address-ordered first fit (bench/ad_firstfit.c)"),
     "glibc": ("glibc", "glibc", "glibc malloc (not confined to the heap)"),
     "jemalloc": ("jemalloc", "jemalloc", "jemalloc (Debian libjemalloc, not confined to the heap)"),
@@ -58,8 +65,22 @@ ALLOCS = {
 }
 MAIN = ["capheap", "capheap-lean", "firstfit", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
 SYSTEM = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
-SLVARS = ["capheap-sl2", "capheap", "capheap-sl4", "capheap-sl5"]
-SL_OF = {"capheap-sl2": 2, "capheap": 3, "capheap-sl4": 4, "capheap-sl5": 5}
+# The trade-off table's rows, in order: label -> (row name, short name for the plot)
+SLVARS = ["capheap-fastlean", "capheap-fast", "capheap-lean", "capheap", "capheap-sl1", "capheap-sl2",
+          "capheap-sl3lean", "capheap-sl3", "capheap-sl4", "capheap-sl5"]
+SL_OF = {"capheap-fastlean": ("SL_BITS=0, FIT_SCAN=1, lean options (CHECK_LEVEL 0, STATS 0)", "scan1 lean"),
+         "capheap-fast": ("SL_BITS=0, FIT_SCAN=1", "scan1"),
+         "capheap-lean": ("SL_BITS=0, FIT_SCAN=4, lean options (CHECK_LEVEL 0, STATS 0)", "lean"),
+         "capheap": ("SL_BITS=0, FIT_SCAN=4 (default)", "default"),
+         "capheap-sl1": ("SL_BITS=1, FIT_SCAN=1", "SL1"),
+         "capheap-sl2": ("SL_BITS=2, FIT_SCAN=1", "SL2"),
+         "capheap-sl3lean": ("SL_BITS=3, FIT_SCAN=1, lean options (CHECK_LEVEL 0, STATS 0)", "SL3 lean"),
+         "capheap-sl3": ("SL_BITS=3, FIT_SCAN=1 (the previous default)", "SL3"),
+         "capheap-sl4": ("SL_BITS=4, FIT_SCAN=1", "SL4"),
+         "capheap-sl5": ("SL_BITS=5, FIT_SCAN=1", "SL5")}
+# Variants measured only for the trade-off table (W1 variant free, W2 p = 0.3, W6)
+TRADE_ONLY = ["capheap-fastlean", "capheap-fast", "capheap-sl1", "capheap-sl2", "capheap-sl3lean", "capheap-sl3",
+              "capheap-sl4", "capheap-sl5"]
 
 
 COLOR = {"capheap": "#c0392b", "capheap-lean": "#e67e22", "glibc": "#2e86c1", "jemalloc": "#27ae60",
@@ -255,7 +276,7 @@ def full_jobs(have32):
                 parallel.append(job("w1 %s %s %s" % (label, cell_name(h, d), v), label, "w1",
                                     {"heap": h, "dist": d, "variant": v, "steps": CG_STEPS}, callgrind=True,
                                     cost=cost))
-    for label in ("capheap-sl2", "capheap-sl4", "capheap-sl5", "capheap-nostats", "capheap-nocheck"):
+    for label in TRADE_ONLY + ["capheap-nostats", "capheap-nocheck"]:
         for h, d in CELLS:
             parallel.append(job("w1 %s %s" % (label, cell_name(h, d)), label, "w1",
                                 {"heap": h, "dist": d, "variant": "free", "steps": CG_STEPS}, callgrind=True, cost=3))
@@ -287,11 +308,11 @@ def full_jobs(have32):
                     parallel.append(job("w2 %s %d %s %d-bit" % (label, h, p, bits), label, "w2",
                                         {"heap": h, "p": p, "seeds": W2_SEEDS}, bits=bits, cost=2))
                 parallel.append(job("w2b %s %d %d-bit" % (label, h, bits), label, "w2b", {"heap": h}, bits=bits))
-            for label in ("capheap-sl2", "capheap-sl4", "capheap-sl5"):
+            for label in TRADE_ONLY + ["capheap-lean"]:
                 parallel.append(job("w2 %s %d %d-bit" % (label, h, bits), label, "w2",
                                     {"heap": h, "p": 0.3, "seeds": W2_SEEDS}, bits=bits, cost=2))
-        w6labels = MAIN + ["capheap-sl2", "capheap-sl4", "capheap-sl5"] if bits == 64 else \
-            ["capheap", "capheap-lean", "firstfit", "glibc", "capheap-sl2", "capheap-sl4", "capheap-sl5"]
+        w6labels = MAIN + TRADE_ONLY if bits == 64 else \
+            ["capheap", "capheap-lean", "firstfit", "glibc"] + TRADE_ONLY
         for label in w6labels:
             parallel.append(job("w6 %s %d-bit" % (label, bits), label, "w6", {}, bits=bits))
     return serial, parallel
@@ -833,7 +854,7 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
     w("| allocator | bits | header | smallest block | alignment | control bytes (64 KiB) | largest in 64 KiB |")
     w("|---|---|---|---|---|---|---|")
     for b in (64, 32):
-        for label in MAIN + ["capheap-sl2", "capheap-sl4", "capheap-sl5"]:
+        for label in MAIN + TRADE_ONLY:
             r = one(results, kind="w6", label=label, bits=b)
             if not r:
                 continue
@@ -890,10 +911,11 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
     w("## How often each path runs (W1, the measured steps, capheap built with `CAPHEAP_STATS=2`)")
     w("")
     w("The same seeded runs as the instruction counts above, on a build that counts the allocator's paths "
-      "(`capheap_get_path_stats`). *own class*: allocations served by the head of the request's own size "
-      "class; *search*: the bitmap search for a larger class (*first level*: it had to read the first-level "
-      "map); *bitmap updates*: lists that went from empty to one block plus lists that became empty — each "
-      "one updates both bitmap levels.")
+      "(`capheap_get_path_stats`). *own class*: allocations served from the request's own size class "
+      "(by the fit scan of its first blocks); *search*: the bitmap search for a larger class (*first level*: "
+      "it read the first-level map, which with one class per power of two, the default, is the only map, so "
+      "every search does); *bitmap updates*: lists that went from empty to one block plus lists that became "
+      "empty — each one updates the bitmap (both levels with `SL_BITS` 1..5).")
     w("")
     w("| cell | allocations | own class | search | first level | split | merges per free | bitmap updates per operation |")
     w("|---|---|---|---|---|---|---|---|")
@@ -914,11 +936,19 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
             int(r["path_merges"]) / fr, upd))
     w("")
 
-    # ---------------- SL_BITS trade-off
-    w("## Trade-off: CAPHEAP_SL_BITS (size classes per power of two)")
+    # ---------------- SL_BITS / FIT_SCAN trade-off
+    w("## Trade-off: size classes per power of two (CAPHEAP_SL_BITS) and the fit scan (CAPHEAP_FIT_SCAN)")
     w("")
-    w("| build | W1 64K a | 64K b | 64K c | 1M a | 1M b | 1M c | W2 64K 64/32-bit | W2 1M 64/32-bit | control 64 KiB 64/32-bit |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
+    w("Speed against memory efficiency: the same core built with other options, measured in this run. "
+      "The default has one class per power of two (`SL_BITS=0`), so a single bitmap word and lists that "
+      "rarely switch between empty and non-empty, and examines up to 4 blocks of the request's own class "
+      "(and 2 of the next) for the tightest fit (`FIT_SCAN=4`). Without the scan (`FIT_SCAN=1`) it is "
+      "fastest and less efficient. `SL_BITS=1..5` with `FIT_SCAN=1` is the two-level bitmap of TLSF "
+      "(`SL_BITS=3` was the default before this table led to the change). W1 is the variant free; W2 is "
+      "p = 0.3.")
+    w("")
+    w("| build | W1 64K a | 64K b | 64K c | 1M a | 1M b | 1M c | W1 mean | W2 64K 64/32-bit | W2 1M 64/32-bit | control 64 KiB 64/32-bit |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
     trade = []
     for label in SLVARS:
         ws = [w1v(label, h, d, "free") for h, d in CELLS]
@@ -927,26 +957,34 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
         for b in (64, 32):
             r = one(results, kind="w6", label=label, bits=b)
             c.append(r.get("control", "–") if r else "–")
-        w("| SL_BITS=%d%s | %s | %s / %s | %s / %s | %s / %s |" % (
-            SL_OF[label], " (default)" if label == "capheap" else "", " | ".join(fmt(x, 1) for x in ws),
-            fmt(e[0], 1), fmt(e[1], 1), fmt(e[2], 1), fmt(e[3], 1), c[0], c[1]))
         got = [x for x in ws if x is not None]
-        trade.append([SL_OF[label], fmt(sum(got) / len(got) if got else None, 2).replace("–", "NaN"),
+        mw = sum(got) / len(got) if len(got) == len(ws) else None
+        w("| %s | %s | %s | %s / %s | %s / %s | %s / %s |" % (
+            SL_OF[label][0], " | ".join(fmt(x, 1) for x in ws), fmt(mw, 1),
+            fmt(e[0], 1), fmt(e[1], 1), fmt(e[2], 1), fmt(e[3], 1), c[0], c[1]))
+        trade.append(['"%s"' % SL_OF[label][1], fmt(mw, 2).replace("–", "NaN"),
                       fmt(e[0], 2).replace("–", "NaN"), fmt(e[2], 2).replace("–", "NaN")])
+    ref = [x for x in o1 if x is not None]
+    w("| o1heap v2 *(reference, from BENCH.md)* | %s | %s | 60.5 / – | 69.9 / – | – |" % (
+        " | ".join(fmt(x, 0) for x in o1), fmt(sum(ref) / len(ref), 1) if len(ref) == len(o1) else "–"))
+    w("")
+    w("The worst case on RV32 of the default, `FIT_SCAN=1` and `SL_BITS=3` builds is in "
+      "[docs/target-figures.md](../docs/target-figures.md).")
     tsv(os.path.join(res_dir, "sl_tradeoff.dat"), trade)
-    plot("sl_tradeoff.png", """set terminal pngcairo size 800,460 font ",10"
+    plot("sl_tradeoff.png", """set terminal pngcairo size 900,520 font ",10"
 set output "sl_tradeoff.png"
-set title "CAPHEAP_SL_BITS trade-off: mean W1 instructions/op vs W2 efficiency (64-bit, p = 0.3)"
+set title "Speed against efficiency: mean W1 instructions/op vs W2 efficiency (64-bit, p = 0.3)"
 set xlabel "mean W1 instructions / op (6 cells)"
 set ylabel "W2 efficiency (%)"
-set key bottom right
-plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 notitle, \\
-     "" using 2:3 with linespoints lw 2 title "64 KiB", \\
-     "" using 2:4 with linespoints lw 2 title "1 MiB"
+set key center center box
+plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \\
+     "" using 2:3 with points pt 7 ps 1.2 title "64 KiB", \\
+     "" using 2:4:1 with labels offset 0,0.8 font ",8" notitle, \\
+     "" using 2:4 with points pt 5 ps 1.2 title "1 MiB"
 """)
     if "sl_tradeoff.png" in plots:
         w("")
-        w("![SL_BITS trade-off](results/sl_tradeoff.png)")
+        w("![Speed against efficiency](results/sl_tradeoff.png)")
     w("")
 
     # ---------------- profile
@@ -989,28 +1027,31 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
     c_vals = [w1v("capheap-nocheck", h, d, "free") for h, d in CELLS]
     o_vals = list(o1)
     md_, ml, ms, mc, mo = mean(d_vals), mean(l_vals), mean(s_vals), mean(c_vals), mean(o_vals)
-    if None not in (md_, ml, ms, mc, mo):
+    f_vals = [w1v("capheap-fastlean", h, d, "free") for h, d in CELLS]
+    mf = mean(f_vals)
+    if None not in (md_, ml, ms, mc, mo, mf):
+        met = [cell_name(h, d) for (h, d), f, o in zip(CELLS, f_vals, o_vals) if f <= o]
+        over = [f - o for f, o in zip(f_vals, o_vals) if f > o]
         w("- **W1 speed.** Mean over the six cells: default %.1f, lean %.1f, o1heap %.1f instructions/op. "
           "Of the default's %.1f over lean, pointer validation and the re-entry mark (`CAPHEAP_CHECK_LEVEL` 1) "
           "account for %.1f and statistics (`CAPHEAP_STATS` 1) for %.1f (the table of option costs). "
-          "The lean core's remaining %.1f over o1heap is mostly the segregated-fit bookkeeping: with 8 "
-          "classes per power of two, the 64 KiB heaps hold at most one free block in most classes, so most "
-          "operations switch a list between empty and non-empty, and each switch updates both bitmap levels "
-          "(`bit_clear`, `list_insert`, `find_class` in the profile; %s bitmap updates per operation in the "
-          "64 KiB cells of the path table, %s in the 1 MiB cells, where the gap to o1heap narrows from %s to %s "
-          "instructions). What remains in the 1 MiB cells is spread over the profile's lines, none above "
-          "a few instructions per operation. o1heap has one bitmap level and a dozen power-of-two bins, so its lists rarely change "
-          "between empty and non-empty; it pays for that in W2 (60.5%% at 64 KiB against capheap's %s%%). "
-          "Measured in the core's development and not kept, because they lost more in W2 than they gained "
-          "here or gained nothing: carving from the top of blocks, reusing the list slot when the remainder "
-          "keeps its class, probing a second block, rounding requests up to class sizes, and a designated "
-          "victim block kept out of the lists (dlmalloc's `dv`: up to 19%% fewer instructions in W1 b/c, "
-          "but W2 at 1 MiB fell to 91%%)."
-          % (md_, ml, mo, md_ - ml, md_ - mc, md_ - ms, ml - mo,
+          "Of the lean core's %.1f over o1heap, the fit scan (`CAPHEAP_FIT_SCAN` 4: up to 4 blocks of the "
+          "own class and 2 of the next examined, which is what brings W2 up to the two-level bitmap's "
+          "efficiency) accounts for %.1f: without it, with the lean options, the mean is %.1f, at or below "
+          "o1heap's in %d of 6 cells%s%s (trade-off table). What remains there is spread over the profile's "
+          "lines; the path table shows %s bitmap updates per operation in the 64 KiB cells and %s in the "
+          "1 MiB cells. o1heap rounds every request up to a power of two, never looks at the request's own "
+          "class and never splits to the exact size; it pays for that in W2 (60.5%% at 64 KiB against "
+          "capheap's %s%%). Measured in the core's development and not kept, because they lost more in W2 "
+          "than they gained here or gained nothing: carving from the top of blocks, reusing the list slot when "
+          "the remainder keeps its class, rounding requests up to class sizes, and a designated victim block "
+          "kept out of the lists (dlmalloc's `dv`: up to 19%% fewer instructions in W1 b/c, but W2 at 1 MiB "
+          "fell to 91%%)."
+          % (md_, ml, mo, md_ - ml, md_ - mc, md_ - ms, ml - mo, ml - mf, mf, len(met),
+             (" (%s)" % ", ".join(met)) if met else "",
+             (", %s above in the others" % rng(over, 1)) if over else "",
              rng([v for k, v in path_rows.items() if k.startswith("64K")], 2),
              rng([v for k, v in path_rows.items() if k.startswith("1M")], 2),
-             rng([l - o for (h, d), l, o in zip(CELLS, l_vals, o_vals) if h == 65536], 0),
-             rng([l - o for (h, d), l, o in zip(CELLS, l_vals, o_vals) if h != 65536], 0),
              fmt(w2v("capheap", 65536, 0.3, 64), 1)))
     for h, b in ((65536, 64), (65536, 32)):
         x, bd = w2v("capheap", h, 0.3, b), bounds.get((h, b))
@@ -1018,9 +1059,9 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
             w("- **W2 at 64 KiB, %d-bit: %.1f%%.** The layout alone (%d-byte header, %d-byte granule) caps it at "
               "%.1f%%; the other %.1f points are fragmentation at the first unexplained failure: the free bytes "
               "are there, split between blocks smaller than the request (sizes go up to 1 KiB, 1/64 of the "
-              "heap). Fit policy barely moves it (good fit first, own class first, top or bottom carving, "
-              "size-segregated carving: all within 0.1 point); fewer classes per octave help a little "
-              "(SL_BITS table)."
+              "heap). Fit policy moves it little: the fit scan adds under a point (trade-off table); good fit "
+              "first, own class first, top or bottom carving, size-segregated carving were all within 0.1 "
+              "point of each other."
               % (b, x, 8 if b == 64 else 4, 16 if b == 64 else 8, bd, bd - x))
     w("- **W3 tails on x86.** p99.99 is a timing figure on a shared 2-core machine; the instruction "
       "maximum of the same paths on RV32 (exact under `-icount`, see the next point) is the same at every "
@@ -1030,7 +1071,7 @@ plot "sl_tradeoff.dat" using 2:3:(sprintf("SL=%d",$1)) with labels offset 0,1 no
       "that page shows which configuration stays within the RV32 bound; the default adds the validation "
       "and statistics above to both paths. Code size stays above 700 B because the measured functions carry what the target's "
       "allocators do not: overlap, wrap and size checks with error codes when a region is added, "
-      "capability and priority order, the failure report, and the two-level class search.")
+      "capability and priority order, the failure report, and the fit scan.")
     w("")
 
     # ---------------- targets

@@ -11,11 +11,13 @@
 # The firmware (tests/target/rv32_latency.c, built -O2 for rv32imac with picolibc) runs in
 # qemu-system-riscv32 -M virt -icount shift=0, where minstret counts retired instructions
 # exactly; it reads minstret before and after every call over BENCH.md's W1 workloads a, b, c
-# and an adversarial fragmenting run, for a 16 KiB, a 256 KiB and a 4 MiB region. Built twice:
-# the default options, and CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0; and a third time calling
-# picolibc's own malloc/free on the same range (rv32_latency_native), for comparison. The same
-# three builds run on Cortex-M3 (mps2-an385, newlib's malloc as the third), counted through
-# SysTick under -icount shift=6 (tests/target/rv32_latency.c says how).
+# and an adversarial fragmenting run, for a 16 KiB, a 256 KiB and a 4 MiB region. Built with
+# the default options; with CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0; with CAPHEAP_FIT_SCAN=1 (the
+# speed setting); with CAPHEAP_SL_BITS=3 CAPHEAP_FIT_SCAN=1 (two-level bitmap, the previous
+# default); and once calling picolibc's own malloc/free on the same range (rv32_latency_native),
+# for comparison. The default, smallest and native builds also run on Cortex-M3 (mps2-an385,
+# newlib's malloc), counted through SysTick under -icount shift=6 (tests/target/rv32_latency.c
+# says how).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$root/build/rv32-latency}
@@ -27,7 +29,8 @@ gen=()
 command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 cmake -S "$root/tests/target/firmware" -B "$build" "${gen[@]}" -DCAPHEAP_BOARD=rv32 \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/riscv32-elf.cmake" >/dev/null
-cmake --build "$build" --target rv32_latency rv32_latency_min rv32_latency_native >/dev/null
+cmake --build "$build" --target rv32_latency rv32_latency_min rv32_latency_fast rv32_latency_sl3 \
+  rv32_latency_native >/dev/null
 # The same firmware for Cortex-M3 (mps2-an385, newlib), counted through SysTick.
 build_arm=${BUILD_DIR_ARM:-$build-arm}
 cmake -S "$root/tests/target/firmware" -B "$build_arm" "${gen[@]}" -DCAPHEAP_BOARD=an385 \
@@ -63,6 +66,10 @@ echo "rv32-latency: RV32, default options" >&2
 res_default=$(run rv32 0 "$build/rv32_latency.elf")
 echo "rv32-latency: RV32, CHECK_LEVEL=0 STATS=0" >&2
 res_min=$(run rv32 0 "$build/rv32_latency_min.elf")
+echo "rv32-latency: RV32, FIT_SCAN=1" >&2
+res_fast=$(run rv32 0 "$build/rv32_latency_fast.elf")
+echo "rv32-latency: RV32, SL_BITS=3 FIT_SCAN=1" >&2
+res_sl3=$(run rv32 0 "$build/rv32_latency_sl3.elf")
 echo "rv32-latency: RV32, picolibc's malloc (12 boots)" >&2
 res_native=$(natives rv32 0 "$build/rv32_latency_native.elf")
 echo "rv32-latency: Cortex-M3, default options" >&2
@@ -112,11 +119,20 @@ verdict() { # RESULTS -> the target check, stated plainly
     [ "$(maxof "$(grep " size=$s " <<<"$res")" alloc_max)" = "$am" ] || same=no
     [ "$(maxof "$(grep " size=$s " <<<"$res")" free_max)" = "$fm" ] || same=no
   done
-  local va=MET vf=MET
+  local va=MET vf=MET per=""
   [ "$am" -le 190 ] || va=MISSED
   [ "$fm" -le 150 ] || vf=MISSED
+  if [ "$same" = no ]; then
+    local pa=() pf=()
+    for s in 16384 262144 4194304; do
+      pa+=("$(maxof "$(grep " size=$s " <<<"$res")" alloc_max)")
+      pf+=("$(maxof "$(grep " size=$s " <<<"$res")" free_max)")
+    done
+    per=" (alloc ${pa[0]} · ${pa[1]} · ${pa[2]}, free ${pf[0]} · ${pf[1]} · ${pf[2]} at 16 KiB · 256 KiB · 4 MiB:"
+    per="$per the runs took different paths; no walk in the core depends on the region size)"
+  fi
   echo "Against the target (<= 190 per alloc, <= 150 per free): alloc **$va** ($am), free **$vf** ($fm);" \
-       "maximum the same at every region size: **$same**."
+       "maximum the same at every region size: **$same**$per."
 }
 details() { # RESULTS -> per-run counts
   echo "| region | workload | slots | allocations (failed) | frees |"
@@ -168,6 +184,26 @@ $(table "$res_min")
 
 $(growth "$res_min")
 $(verdict "$res_min")
+
+### Speed setting (CAPHEAP_FIT_SCAN 1), default checks and statistics
+
+Only the first block of the own class is examined (no fit scan): the fastest core, with less
+memory efficiency (see the trade-off table in [bench/RESULTS.md](../bench/RESULTS.md)).
+
+$(table "$res_fast")
+
+$(growth "$res_fast")
+$(verdict "$res_fast")
+
+### Two-level bitmap (CAPHEAP_SL_BITS 3, CAPHEAP_FIT_SCAN 1), default checks and statistics
+
+Eight classes per power of two under a two-level bitmap, TLSF's layout (the default before
+one class per power of two with the fit scan replaced it).
+
+$(table "$res_sl3")
+
+$(growth "$res_sl3")
+$(verdict "$res_sl3")
 
 ### picolibc's own malloc (measured here, same method and runs)
 

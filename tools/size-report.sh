@@ -3,8 +3,9 @@
 # compile src/capheap.c at -Os with one section per function, partially link it with
 # -nostdlib -r -Wl,--gc-sections keeping only what the root functions reach, and read the
 # result with size(1). Roots: capheap_init, capheap_add_region, capheap_alloc, capheap_free;
-# then the same plus capheap_realloc. Two configurations: the default options, and the
-# smallest (-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0).
+# then the same plus capheap_realloc. Four configurations: the default options; the smallest
+# (-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0); that without the fit scan (-DCAPHEAP_FIT_SCAN=1);
+# and the two-level bitmap (-DCAPHEAP_SL_BITS=3 -DCAPHEAP_FIT_SCAN=1, the previous default).
 #
 #   tools/size-report.sh            prints a markdown section (used by tools/rv32-latency.sh
 #                                   to regenerate docs/target-figures.md)
@@ -25,8 +26,13 @@ declare -A flags=([Cortex-M4]="-mcpu=cortex-m4 -mthumb"
                   [RV32IMAC]="-march=rv32imac -mabi=ilp32 -mcmodel=medany")
 # Headers only (stdint.h & co): Debian's riscv64-unknown-elf has no libc but picolibc.
 declare -A hdrs=([Cortex-M4]="" [RV32IMAC]="--specs=picolibc.specs")
-configs=("default" "smallest")
-declare -A defs=([default]="" [smallest]="-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0")
+configs=("default" "smallest" "fastsmallest" "sl3")
+declare -A defs=([default]="" [smallest]="-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0"
+                 [fastsmallest]="-DCAPHEAP_FIT_SCAN=1 -DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0"
+                 [sl3]="-DCAPHEAP_SL_BITS=3 -DCAPHEAP_FIT_SCAN=1")
+declare -A labels=([default]="default" [smallest]="smallest (\`CHECK_LEVEL=0 STATS=0\`)"
+                   [fastsmallest]="\`FIT_SCAN=1 CHECK_LEVEL=0 STATS=0\`"
+                   [sl3]="two-level bitmap (\`SL_BITS=3 FIT_SCAN=1\`)")
 
 # measure TARGET CONFIG ROOTS... -> "text data bss|undefined"
 measure() {
@@ -67,8 +73,7 @@ for t in "${targets[@]}"; do
     read -r at ad ab <<<"${a%%|*}"
     read -r bt bd bb <<<"${b%%|*}"
     cell() { local x="$1 B"; [ "$2" != 0 ] && x="$x + $2 B data"; [ "$3" != 0 ] && x="$x + $3 B bss"; echo "$x"; }
-    label=$c
-    [ "$c" = smallest ] && label="smallest (\`CHECK_LEVEL=0 STATS=0\`)"
+    label=${labels[$c]}
     echo "| $t | $label | $(cell "$at" "$ad" "$ab") | $(cell "$bt" "$bd" "$bb") | ${a#*|} / ${b#*|} |"
   done
 done
