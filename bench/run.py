@@ -1064,12 +1064,12 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
               "point of each other."
               % (b, x, 8 if b == 64 else 4, 16 if b == 64 else 8, bd, bd - x))
     w("- **W3 tails on x86.** p99.99 is a timing figure on a shared 2-core machine; the instruction "
-      "maximum of the same paths on RV32 (exact under `-icount`, see the next point) is the same at every "
-      "heap size, so the x86 tails in the 1 MiB cells are not longer paths; they are most likely cache and "
+      "maximum of the same paths on RV32 (exact under `-icount`, see the next point) does not grow with "
+      "the heap size, so the x86 tails in the 1 MiB cells are not longer paths; they are most likely cache and "
       "TLB misses on a heap 16 times the size, plus other processes (not profiled further).")
-    w("- **RV32 worst case and W5 code size** are in [docs/target-figures.md](../docs/target-figures.md): "
-      "that page shows which configuration stays within the RV32 bound; the default adds the validation "
-      "and statistics above to both paths. Code size stays above 700 B because the measured functions carry what the target's "
+    w("- **RV32 worst case and W5 code size** are in [docs/target-figures.md](../docs/target-figures.md) "
+      "(quoted above), with a verdict against the RV32 bound for each configuration. Code size stays above "
+      "700 B because the measured functions carry what the target's "
       "allocators do not: overlap, wrap and size checks with error codes when a region is added, "
       "capability and priority order, the failure report, and the fit scan.")
     w("")
