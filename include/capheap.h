@@ -101,10 +101,10 @@
  *   1  (default) O(1) validation on free/realloc/usable_size: foreign,
  *      misaligned, interior and already-freed pointers are reported (see
  *      capheap_free for the exact guarantee); re-entry is detected.
- *      Cost (x86-64, callgrind, bench W1): about 17 instructions per
- *      operation on average, most of it in free (about 30 per free). On
- *      RV32 the worst-case free is 182 instructions with checks and
- *      statistics, 138 without either (docs/target-figures.md).
+ *      Cost (x86-64, callgrind, bench W1): about 20 instructions per
+ *      operation on average, nearly all of it in free (about 37 per free).
+ *      On RV32 the worst-case free is 147 instructions with checks and
+ *      statistics, 104 without either (docs/target-figures.md).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
  *      be the start of a live block by walking its region: certain detection
  *      of interior pointers at O(blocks) per call. For debugging. */
