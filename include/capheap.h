@@ -150,7 +150,9 @@
  * (CAPHEAP_FIT_SCAN + 1) / 2 blocks of the good-fit class is taken instead
  * of its first; a walk stops early at a block at most 1/8 larger than
  * needed. The walks are bounded, so allocation stays O(1): on RV32 each
- * block examined costs 5 to 10 instructions in the worst case. With 1
+ * block examined costs 5 to 10 instructions in the worst case, and one
+ * read of that block's header (on external RAM behind a cache, such as
+ * PSRAM, each may be a cache miss: count them in a latency budget). With 1
  * (the first block only, no scanning code) and CAPHEAP_SL_BITS 0 the core is
  * fastest; measured with the default options (bench/, W1): 106.6
  * instructions per operation on average against 118 with 4, W2 efficiency

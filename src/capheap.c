@@ -1416,8 +1416,9 @@ int capheap_add_region(capheap_heap_t *heap, void *mem, size_t size, uint32_t ca
 /* ===================================================================== */
 static size_t region_capacity(const capheap_region_t *r) { return (size_t)(r->end - r->lo); }
 
-/* Payload of the largest request region_take is sure to satisfy: the first
- * block of the highest non-empty class (see the header). */
+/* Payload of the largest request region_take is sure to satisfy: the
+ * largest of the first CAPHEAP_FIT_SCAN blocks of the highest non-empty
+ * class (see the header). */
 static size_t region_largest(const capheap_region_t *r)
 {
     if (r->fl_map == 0u) return 0;
@@ -1427,7 +1428,17 @@ static size_t region_largest(const capheap_region_t *r)
 #else
     unsigned idx = (fl << SLB) + fls32(sl_maps(r)[fl]);
 #endif
-    return bsize(at(r, heads(r)[idx])) - W;
+    /* The largest of the blocks an allocation of that class examines (its
+     * first CAPHEAP_FIT_SCAN): a request of its size has that class as its
+     * own, and the scan finds it. */
+    size_t best = 0;
+    uint32_t l = heads(r)[idx];
+    for (unsigned k = 0; k < CAPHEAP_FIT_SCAN && l != 0u; k++) {
+        const fblk_t *x = at(r, l);
+        if (bsize(x) > best) best = bsize(x);
+        l = x->next;
+    }
+    return best - W;
 }
 
 static void fill_region_stats(const capheap_region_t *r, capheap_region_stats_t *o)

@@ -208,6 +208,32 @@ static void test_largest_free_is_allocatable_after_fragmentation(void)
     CHECK_HEAP(&H);
 }
 
+/* Header: largest_free is the largest request capheap_alloc is guaranteed to
+ * satisfy. With several free blocks in the highest class, a block behind the
+ * class head counts when the fit scan would reach it. */
+static void test_largest_free_counts_blocks_the_scan_reaches(void)
+{
+    fresh(64 * KIB, 0);
+    CHECK(capheap_alloc(&H, 1) != NULL);
+    unsigned char *a = capheap_alloc(&H, 20 * KIB);
+    CHECK(capheap_alloc(&H, 1) != NULL);
+    unsigned char *b = capheap_alloc(&H, 30 * KIB);
+    CHECK(capheap_alloc(&H, 1) != NULL);
+    CHECK(a != NULL && b != NULL && stats(&H).free < 20 * KIB);
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK); /* a heads its list when a and b share a class */
+    size_t l = stats(&H).largest_free;
+    unsigned char *p = capheap_alloc(&H, l);
+    CHECK(p != NULL);
+#if CAPHEAP_SL_BITS == 0 && CAPHEAP_FIT_SCAN == 1
+    CHECK(p == a); /* only the head is examined: the smaller block is what is guaranteed */
+#else
+    CHECK(p == b); /* the 30 KiB block: a scan reaches it, or it has a class of its own */
+#endif
+    CHECK_EQ(capheap_usable_size(&H, p), l);
+    CHECK_HEAP(&H);
+}
+
 static void test_regions_added_after_allocations(void)
 {
     fresh(4 * KIB, CAPHEAP_CAPS_INTERNAL);
@@ -1119,6 +1145,7 @@ int main(void)
     RUN(test_tiny_4k_region_usable);
     RUN(test_99_percent_of_64k_in_one_allocation);
     RUN(test_largest_free_is_allocatable_after_fragmentation);
+    RUN(test_largest_free_counts_blocks_the_scan_reaches);
     RUN(test_regions_added_after_allocations);
     RUN(test_priority_and_insertion_order);
     RUN(test_caps_dispatch);
