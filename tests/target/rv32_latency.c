@@ -283,6 +283,93 @@ static int run(size_t size, enum workload w, unsigned long long seed, unsigned l
     return 0;
 }
 
+#if !LATENCY_NATIVE
+/* Constructed states for the longest paths of one call, which random workloads reach only
+ * by chance: every walk of the fit scan at its length, every list change that updates the
+ * bitmap, and (for the allocations) new peaks in the statistics. Sizes in granules; built
+ * in a fresh 16 KiB region with used guard blocks between the free ones so that none
+ * merges. The shapes are chosen for one class per power of two (the default); other
+ * builds run them too, as ordinary states. */
+static void *granules(size_t g)
+{
+    return capheap_alloc(&heap, g * CAPHEAP_ALIGN - CAPHEAP_HEADER_SIZE);
+}
+
+static int crafted_fresh(void)
+{
+    capheap_init(&heap);
+    return capheap_add_region(&heap, __external_start, 16384u, CAPHEAP_CAPS_INTERNAL) == CAPHEAP_OK &&
+           capheap_alloc(&heap, 1) != NULL;
+}
+
+/* Free blocks of own[] granules (the own class of a request of req granules, head first),
+ * then of good[] (the next class), take the rest of the region so that the measured
+ * allocation sets new peaks, and count one allocation of req granules. */
+static int crafted_alloc(const char *name, const unsigned *own, int nown, const unsigned *good, int ngood,
+                         unsigned req)
+{
+    void *o[4], *g[4];
+    if (!crafted_fresh())
+        return 1;
+    for (int i = 0; i < nown; i++)
+        if ((o[i] = granules(own[i])) == NULL || capheap_alloc(&heap, 1) == NULL)
+            return 1;
+    for (int i = 0; i < ngood; i++)
+        if ((g[i] = granules(good[i])) == NULL || capheap_alloc(&heap, 1) == NULL)
+            return 1;
+    for (int i = ngood - 1; i >= 0; i--)
+        capheap_free(&heap, g[i]);
+    for (int i = nown - 1; i >= 0; i--)
+        capheap_free(&heap, o[i]);
+    capheap_stats_t st;
+    if (capheap_get_stats(&heap, &st) != CAPHEAP_OK || capheap_alloc(&heap, st.largest_free) == NULL)
+        return 1;
+    uint32_t t0 = instret();
+    void *p = granules(req);
+    uint32_t t1 = instret();
+    capheap_check_result_t cr;
+    if (p == NULL || capheap_check(&heap, &cr) != CAPHEAP_OK) {
+        printf("crafted %s: %s\n", name, p == NULL ? "allocation failed" : "heap check failed");
+        return 1;
+    }
+    printf("RESULT crafted case=%s op=alloc count=%" PRIu32 "\n", name, net(t0, t1));
+    return 0;
+}
+
+/* Free a block whose neighbours are both free and each alone in its class; the merged
+ * block goes to an empty class. */
+static int crafted_free(void)
+{
+    if (!crafted_fresh())
+        return 1;
+    void *prev = granules(20), *b = granules(10), *next = granules(40);
+    if (prev == NULL || b == NULL || next == NULL || capheap_alloc(&heap, 1) == NULL)
+        return 1;
+    capheap_free(&heap, prev);
+    capheap_free(&heap, next);
+    uint32_t t0 = instret();
+    int rc = capheap_free(&heap, b);
+    uint32_t t1 = instret();
+    capheap_check_result_t cr;
+    if (rc != CAPHEAP_OK || capheap_check(&heap, &cr) != CAPHEAP_OK) {
+        printf("crafted free: %s\n", rc != CAPHEAP_OK ? "free failed" : "heap check failed");
+        return 1;
+    }
+    printf("RESULT crafted case=merge-both op=free count=%" PRIu32 "\n", net(t0, t1));
+    return 0;
+}
+
+static int crafted(void)
+{
+    /* request 48 granules: own class 32..63, next class 64..127; 1/8 of 48 is 6 */
+    static const unsigned improving[] = {62, 60, 58, 56}, small[] = {40, 40, 40, 40};
+    static const unsigned two[] = {120, 70}, one[] = {70};
+    return crafted_alloc("own-scan-4th", improving, 4, NULL, 0, 48) ||
+           crafted_alloc("search-tighter-2nd", small, 4, two, 2, 48) ||
+           crafted_alloc("search-list-empties", small, 4, one, 1, 48) || crafted_free();
+}
+#endif
+
 int main(int argc, char **argv)
 {
     int a = target_args(argc, argv);
@@ -317,6 +404,8 @@ int main(int argc, char **argv)
     printf("rv32_latency: done\n");
     return 0;
 #endif
+    if (crafted() != 0)
+        return 1;
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int w = 0; w < W_COUNT; w++)
             if (run(sizes[s], (enum workload)w, seed, steps) != 0)
