@@ -404,8 +404,10 @@ int main(int argc, char **argv)
     printf("rv32_latency: done\n");
     return 0;
 #endif
+#if !LATENCY_NATIVE
     if (crafted() != 0)
         return 1;
+#endif
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int w = 0; w < W_COUNT; w++)
             if (run(sizes[s], (enum workload)w, seed, steps) != 0)
