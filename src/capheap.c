@@ -240,15 +240,23 @@ static inline unsigned ctz_sl(uint32_t m)
 #endif
 
 /* Class index of a block of n granules (n >= 2): classes are exact below
- * 2*SLN granules, then SLN classes per power of two. */
-HOT unsigned class_of(uint32_t n)
+ * 2*SLN granules, then SLN classes per power of two (one per power of two
+ * when SLB is 0). *sh receives log2 of the class's width in granules. */
+static inline unsigned class_and_width(uint32_t n, unsigned *sh)
 {
 #if ONE_LEVEL
-    return fls32(n) + 1u;
+    *sh = fls32(n);
+    return *sh + 1u;
 #else
-    unsigned sh = fls32(n | SLN) - SLB;
-    return (sh << SLB) + (unsigned)(n >> sh);
+    *sh = fls32(n | SLN) - SLB;
+    return (*sh << SLB) + (unsigned)(n >> *sh);
 #endif
+}
+
+HOT unsigned class_of(uint32_t n)
+{
+    unsigned sh;
+    return class_and_width(n, &sh);
 }
 
 /* ===================================================================== */
@@ -429,19 +437,6 @@ HOT unsigned find_class(capheap_region_t *r, unsigned idx)
 #endif
 }
 
-/* The request's own class: that of a block of n granules (n >= 2, as
- * size >= MIN_BLOCK); *sh receives the class width's log2 for good_class. */
-static inline unsigned own_class(uint32_t n, unsigned *sh)
-{
-#if ONE_LEVEL
-    *sh = fls32(n);
-    return *sh + 1u;
-#else
-    *sh = fls32(n | SLN) - SLB;
-    return (*sh << SLB) + (unsigned)(n >> *sh);
-#endif
-}
-
 /* The good class: the first whose every block holds n granules. Class
  * indices are contiguous across octaves, so it is own, or own + 1 when n
  * is not the smallest size of its class. */
@@ -461,7 +456,7 @@ HOT unsigned region_find(capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh;
-    unsigned own = own_class(n, &sh);
+    unsigned own = class_and_width(n, &sh);
     if ((own >> SLB) >= r->nfl) return UINT_MAX;
     uint32_t h = heads(r)[own];
     if (h != 0u && bsize(at(r, h)) >= size) {
@@ -512,7 +507,7 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh;
-    unsigned own = own_class(n, &sh);
+    unsigned own = class_and_width(n, &sh);
     if ((own >> SLB) >= r->nfl) return NULL;
     fblk_t *b = scan_list(r, own, size, CAPHEAP_FIT_SCAN);
     if (b != NULL) {
