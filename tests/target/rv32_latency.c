@@ -130,7 +130,6 @@ static void *do_alloc(size_t n) { return capheap_alloc(&heap, n); }
 static void do_free(void *p) { capheap_free(&heap, p); }
 #endif
 
-
 static uint32_t range(uint32_t lo, uint32_t hi) { return lo + below(hi - lo + 1u); }
 
 typedef struct hist {
@@ -302,6 +301,22 @@ static int crafted_fresh(void)
            capheap_alloc(&heap, 1) != NULL;
 }
 
+/* Blocks of g[i] granules, each followed by a used guard; 0 if one does not fit. */
+static int place(const unsigned *g, int n, void **out)
+{
+    for (int i = 0; i < n; i++)
+        if ((out[i] = granules(g[i])) == NULL || capheap_alloc(&heap, 1) == NULL)
+            return 0;
+    return 1;
+}
+
+/* Free them last first, so that the first heads its class list (lists are LIFO). */
+static void unplace(void *const *p, int n)
+{
+    for (int i = n - 1; i >= 0; i--)
+        capheap_free(&heap, p[i]);
+}
+
 /* Free blocks of own[] granules (the own class of a request of req granules, head first),
  * then of good[] (the next class), take the rest of the region so that the measured
  * allocation sets new peaks, and count one allocation of req granules. */
@@ -309,18 +324,10 @@ static int crafted_alloc(const char *name, const unsigned *own, int nown, const 
                          unsigned req)
 {
     void *o[4], *g[4];
-    if (!crafted_fresh())
+    if (!crafted_fresh() || !place(own, nown, o) || !place(good, ngood, g))
         return 1;
-    for (int i = 0; i < nown; i++)
-        if ((o[i] = granules(own[i])) == NULL || capheap_alloc(&heap, 1) == NULL)
-            return 1;
-    for (int i = 0; i < ngood; i++)
-        if ((g[i] = granules(good[i])) == NULL || capheap_alloc(&heap, 1) == NULL)
-            return 1;
-    for (int i = ngood - 1; i >= 0; i--)
-        capheap_free(&heap, g[i]);
-    for (int i = nown - 1; i >= 0; i--)
-        capheap_free(&heap, o[i]);
+    unplace(g, ngood);
+    unplace(o, nown);
     capheap_stats_t st;
     if (capheap_get_stats(&heap, &st) != CAPHEAP_OK || capheap_alloc(&heap, st.largest_free) == NULL)
         return 1;
@@ -344,7 +351,7 @@ static int crafted_free(void)
         return 1;
     void *prev = granules(20), *b = granules(10), *next = granules(40);
     if (prev == NULL || b == NULL || next == NULL || capheap_alloc(&heap, 1) == NULL)
-        return 1;
+        return 1; /* adjacent on purpose: b's neighbours are prev and next */
     capheap_free(&heap, prev);
     capheap_free(&heap, next);
     uint32_t t0 = instret();
@@ -403,8 +410,7 @@ int main(int argc, char **argv)
         return 1;
     printf("rv32_latency: done\n");
     return 0;
-#endif
-#if !LATENCY_NATIVE
+#else
     if (crafted() != 0)
         return 1;
 #endif
