@@ -125,14 +125,15 @@ crafted_line() { # RESULTS -> the constructed longest paths, one sentence
        "per free${f#,}."
 }
 verdict() { # RESULTS -> the target check over the workloads and the constructed states
-  local all=$1 res am fm same=yes s ca cf
+  local all=$1 res am fm same=yes s ca cf pa=() pf=()
   res=$(wl "$all")
   am=$(maxof "$res" alloc_max); fm=$(maxof "$res" free_max)
-  ca=$(cr "$all" | grep ' op=alloc ' | sed 's/.* count=\([0-9]*\).*/\1/' | sort -n | tail -1)
-  cf=$(cr "$all" | grep ' op=free ' | sed 's/.* count=\([0-9]*\).*/\1/' | sort -n | tail -1)
+  ca=$(maxof "$(cr "$all" | grep ' op=alloc ')" count)
+  cf=$(maxof "$(cr "$all" | grep ' op=free ')" count)
   for s in 16384 262144 4194304; do
-    [ "$(maxof "$(grep " size=$s " <<<"$res")" alloc_max)" = "$am" ] || same=no
-    [ "$(maxof "$(grep " size=$s " <<<"$res")" free_max)" = "$fm" ] || same=no
+    pa+=("$(maxof "$(grep " size=$s " <<<"$res")" alloc_max)")
+    pf+=("$(maxof "$(grep " size=$s " <<<"$res")" free_max)")
+    [ "${pa[-1]}" = "$am" ] && [ "${pf[-1]}" = "$fm" ] || same=no
   done
   local va=MET vf=MET per="" wa=$am wf=$fm
   [ -n "$ca" ] && [ "$ca" -gt "$am" ] && am=$ca
@@ -140,11 +141,6 @@ verdict() { # RESULTS -> the target check over the workloads and the constructed
   [ "$am" -le 190 ] || va=MISSED
   [ "$fm" -le 150 ] || vf=MISSED
   if [ "$same" = no ]; then
-    local pa=() pf=()
-    for s in 16384 262144 4194304; do
-      pa+=("$(maxof "$(grep " size=$s " <<<"$res")" alloc_max)")
-      pf+=("$(maxof "$(grep " size=$s " <<<"$res")" free_max)")
-    done
     per=" (alloc ${pa[0]} · ${pa[1]} · ${pa[2]}, free ${pf[0]} · ${pf[1]} · ${pf[2]} at 16 KiB · 256 KiB · 4 MiB:"
     per="$per the runs took different paths; no walk in the core depends on the region size)"
   fi
