@@ -66,8 +66,6 @@ ALLOCS = {
 MAIN = ["capheap", "capheap-lean", "firstfit", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
 SYSTEM = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
 # The trade-off table's rows, in order: label -> (row name, short name for the plot)
-SLVARS = ["capheap-fastlean", "capheap-fast", "capheap-lean", "capheap", "capheap-sl1", "capheap-sl2",
-          "capheap-sl3lean", "capheap-sl3", "capheap-sl4", "capheap-sl5"]
 SL_OF = {"capheap-fastlean": ("SL_BITS=0, FIT_SCAN=1, lean options (CHECK_LEVEL 0, STATS 0)", "scan1 lean"),
          "capheap-fast": ("SL_BITS=0, FIT_SCAN=1", "scan1"),
          "capheap-lean": ("SL_BITS=0, FIT_SCAN=4, lean options (CHECK_LEVEL 0, STATS 0)", "lean"),
@@ -78,9 +76,14 @@ SL_OF = {"capheap-fastlean": ("SL_BITS=0, FIT_SCAN=1, lean options (CHECK_LEVEL 
          "capheap-sl3": ("SL_BITS=3, FIT_SCAN=1 (the previous default)", "SL3"),
          "capheap-sl4": ("SL_BITS=4, FIT_SCAN=1", "SL4"),
          "capheap-sl5": ("SL_BITS=5, FIT_SCAN=1", "SL5")}
+SLVARS = list(SL_OF)
 # Variants measured only for the trade-off table (W1 variant free, W2 p = 0.3, W6)
-TRADE_ONLY = ["capheap-fastlean", "capheap-fast", "capheap-sl1", "capheap-sl2", "capheap-sl3lean", "capheap-sl3",
-              "capheap-sl4", "capheap-sl5"]
+TRADE_ONLY = [label for label in SLVARS if label not in MAIN]
+
+
+def mean(xs):
+    """Mean of a complete row of figures; None when any is missing."""
+    return (sum(xs) / len(xs)) if xs and all(x is not None for x in xs) else None
 
 
 COLOR = {"capheap": "#c0392b", "capheap-lean": "#e67e22", "glibc": "#2e86c1", "jemalloc": "#27ae60",
@@ -899,12 +902,12 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
     ladder = [("capheap", "CHECK_LEVEL 1, STATS 1 (default)"), ("capheap-nostats", "CHECK_LEVEL 1, STATS 0"),
               ("capheap-nocheck", "CHECK_LEVEL 0, STATS 1"), ("capheap-lean", "CHECK_LEVEL 0, STATS 0 (lean)")]
     lean_vals = [w1v("capheap-lean", h, d, "free") for h, d in CELLS]
-    lean_mean = (sum(lean_vals) / len(lean_vals)) if all(v is not None for v in lean_vals) else None
+    lean_mean = mean(lean_vals)
     for label, desc in ladder:
         ws = [w1v(label, h, d, "free") for h, d in CELLS]
-        mean = (sum(ws) / len(ws)) if all(v is not None for v in ws) else None
-        over = ("+%.1f" % (mean - lean_mean)) if (mean is not None and lean_mean is not None) else "–"
-        w("| %s | %s | %s | %s |" % (desc, " | ".join(fmt(x, 1) for x in ws), fmt(mean, 1), over))
+        m = mean(ws)
+        over = ("+%.1f" % (m - lean_mean)) if (m is not None and lean_mean is not None) else "–"
+        w("| %s | %s | %s | %s |" % (desc, " | ".join(fmt(x, 1) for x in ws), fmt(m, 1), over))
     w("")
 
     # ---------------- path frequencies
@@ -957,16 +960,14 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
         for b in (64, 32):
             r = one(results, kind="w6", label=label, bits=b)
             c.append(r.get("control", "–") if r else "–")
-        got = [x for x in ws if x is not None]
-        mw = sum(got) / len(got) if len(got) == len(ws) else None
+        mw = mean(ws)
         w("| %s | %s | %s | %s / %s | %s / %s | %s / %s |" % (
             SL_OF[label][0], " | ".join(fmt(x, 1) for x in ws), fmt(mw, 1),
             fmt(e[0], 1), fmt(e[1], 1), fmt(e[2], 1), fmt(e[3], 1), c[0], c[1]))
         trade.append(['"%s"' % SL_OF[label][1], fmt(mw, 2).replace("–", "NaN"),
                       fmt(e[0], 2).replace("–", "NaN"), fmt(e[2], 2).replace("–", "NaN")])
-    ref = [x for x in o1 if x is not None]
     w("| o1heap v2 *(reference, from BENCH.md)* | %s | %s | 60.5 / – | 69.9 / – | – |" % (
-        " | ".join(fmt(x, 0) for x in o1), fmt(sum(ref) / len(ref), 1) if len(ref) == len(o1) else "–"))
+        " | ".join(fmt(x, 0) for x in o1), fmt(mean(list(o1)), 1)))
     w("")
     w("The worst case on RV32 of the default, `FIT_SCAN=1` and `SL_BITS=3` builds is in "
       "[docs/target-figures.md](../docs/target-figures.md).")
@@ -1019,7 +1020,6 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
     # ---------------- reasons for the misses, from the numbers above
     w("## Why capheap misses what it misses (from the measurements above)")
     w("")
-    mean = lambda xs: (sum(xs) / len(xs)) if xs and all(x is not None for x in xs) else None
     rng = lambda xs, nd: ("%.*f–%.*f" % (nd, min(xs), nd, max(xs))) if xs else "–"
     d_vals = [w1v("capheap", h, d, "free") for h, d in CELLS]
     l_vals = [w1v("capheap-lean", h, d, "free") for h, d in CELLS]
