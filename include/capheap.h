@@ -103,8 +103,9 @@
  *      capheap_free for the exact guarantee); re-entry is detected.
  *      Cost (x86-64, callgrind, bench W1): about 20 instructions per
  *      operation on average, nearly all of it in free (about 37 per free).
- *      On RV32 the worst-case free is 147 instructions with checks and
- *      statistics, 104 without either (docs/target-figures.md).
+ *      On RV32 the worst-case free is 148 instructions with checks and
+ *      statistics, 105 without either (docs/target-figures.md, constructed
+ *      longest paths).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
  *      be the start of a live block by walking its region: certain detection
  *      of interior pointers at O(blocks) per call. For debugging. */
@@ -120,8 +121,7 @@
  *      (64-bit) bytes per heap.
  *   2  as 1, and counters of the paths the allocator takes
  *      (capheap_get_path_stats): for tuning CAPHEAP_SL_BITS and
- *      CAPHEAP_FIT_SCAN and for the
- *      benchmarks. Cost: 28 more bytes of control data per region (up to
+ *      CAPHEAP_FIT_SCAN and for the benchmarks. Cost: 28 more bytes of control data per region (up to
  *      one granule more after rounding) and one counter increment on each
  *      counted path (a few instructions per call). */
 #ifndef CAPHEAP_STATS
@@ -156,8 +156,8 @@
  * (the first block only, no scanning code) and CAPHEAP_SL_BITS 0 the core is
  * fastest; measured with the default options (bench/, W1): 106.6
  * instructions per operation on average against 118 with 4, W2 efficiency
- * 1.5 points lower at 1 MiB, worst case on RV32 143 / 147 instructions per
- * alloc / free against 186 / 147. */
+ * 1.5 points lower at 1 MiB, worst case on RV32 144 / 148 instructions per
+ * alloc / free against 187 / 148 (constructed longest paths). */
 #ifndef CAPHEAP_FIT_SCAN
 #define CAPHEAP_FIT_SCAN 4
 #endif

@@ -1043,7 +1043,7 @@ static void test_path_stats(void)
     CHECK_EQ(capheap_get_path_stats(NULL, &ps), CAPHEAP_E_ARGUMENT);
     fresh(64 * KIB, CAPHEAP_CAPS_INTERNAL); /* the region's one free block fills a list */
     CHECK_EQ(capheap_get_path_stats(&H, NULL), CAPHEAP_E_ARGUMENT);
-    /* Three small blocks: each time the own (exact) class is empty, the search
+    /* Three small blocks: each time the own class is empty, the search
      * needs the first level, takes the big block (its list empties), splits it
      * and files the rest (a list fills). */
     void *p1 = capheap_alloc(&H, 100), *p2 = capheap_alloc(&H, 100), *p3 = capheap_alloc(&H, 100);
