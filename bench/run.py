@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/run.py - run the capheap benchmark suite and write bench/RESULTS.md.
 
-    python3 bench/run.py            full suite (~10 min on 2 cores), rewrites
+    python3 bench/run.py            full suite (~4 min on 2 cores), rewrites
                                     bench/RESULTS.md and bench/results/
     python3 bench/run.py --quick    correctness only (a few seconds): every
                                     allocator's blocks pattern-checked, no
@@ -36,6 +36,9 @@ CELLS = [(65536, "a"), (65536, "b"), (65536, "c"), (1048576, "a"), (1048576, "b"
 HEAPS = [65536, 1048576]
 CG_STEPS = 200000          # BENCH.md: 200 000 measured steps under callgrind
 W3_STEPS = 1000000         # BENCH.md: 1 000 000 measured steps
+W3_PASSES = 5              # each W3 cell is measured this many times, passes spread over the timing phase;
+                           # the page reports the median pass and the range (tails vary with the machine's load)
+CACHE_LABELS = ["capheap", "capheap-lean", "glibc", "tcmalloc"]  # simulated cache misses, 1 MiB cells
 W4_LIVE = [100, 1000, 10000, 100000]
 W2_SEEDS = 100
 
@@ -128,8 +131,12 @@ class Runner:
             cmd += ["--" + k, str(v)]
         if job.get("callgrind"):
             out = os.path.join(self.tmp, "cg.%d.out" % job["id"])
+            sim = []
+            if job.get("cachesim"):
+                g = job["cachesim"]
+                sim = ["--cache-sim=yes", "--D1=%d,%d,%d" % g["L1d"], "--LL=%d,%d,%d" % g["L2"]]
             cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
-                   "--toggle-collect=benchop_*", "--callgrind-out-file=" + out] + cmd + ["--callgrind", "1"]
+                   "--toggle-collect=benchop_*", "--callgrind-out-file=" + out] + sim + cmd + ["--callgrind", "1"]
             job["cg_out"] = out
         return cmd
 
@@ -158,12 +165,17 @@ class Runner:
         if rc != 0:
             problems.append("exit status %d: %s" % (rc, err.strip()[-400:]))
         if job.get("callgrind") and rc == 0:
-            total = None
+            total, events = None, {}
             try:
                 with open(job["cg_out"]) as f:
+                    names = []
                     for line in f:
-                        if line.startswith("totals:"):
-                            total = int(line.split()[1])
+                        if line.startswith("events:"):
+                            names = line.split()[1:]
+                        elif line.startswith("totals:"):
+                            vals = [int(x) for x in line.split()[1:]]
+                            events = dict(zip(names, vals))
+                            total = vals[0]
             except OSError:
                 pass
             if total is None or not recs:
@@ -172,6 +184,12 @@ class Runner:
                 for r in recs:
                     r["instr"] = str(total)
                     r["instr_per_op"] = "%.3f" % (total / int(r["ops"]))
+                    if job.get("cachesim"):
+                        for ev in ("Dr", "D1mr", "D1mw", "DLmr", "DLmw"):
+                            if ev not in events:
+                                problems.append("no %s count from the cache simulation" % ev)
+                                continue
+                            r["per_op_" + ev] = "%.5f" % (events[ev] / int(r["ops"]))
             if not job.get("keep_cg"):
                 try:
                     os.remove(job["cg_out"])
@@ -220,6 +238,34 @@ def job(name, label, workload, args, bits=64, callgrind=False, meta=None, cost=1
     return j
 
 
+def cache_geometry():
+    """This machine's L1 data and L2 caches as (size, ways, line) from sysfs, for callgrind's
+    cache model; None if sysfs does not say (the simulation is then skipped)."""
+    found = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for idx in sorted(os.listdir(base)):
+            d = os.path.join(base, idx)
+            if not idx.startswith("index"):
+                continue
+
+            def rd(name):
+                with open(os.path.join(d, name)) as f:
+                    return f.read().strip()
+            level, kind = rd("level"), rd("type")
+            size = rd("size")
+            mult = {"K": 1024, "M": 1024 * 1024}.get(size[-1], 1)
+            size = int(size.rstrip("KM")) * mult
+            geo = (size, int(rd("ways_of_associativity")), int(rd("coherency_line_size")))
+            if level == "1" and kind == "Data":
+                found["L1d"] = geo
+            elif level == "2" and kind in ("Unified", "Data"):
+                found["L2"] = geo
+    except (OSError, ValueError):
+        return None
+    return found if "L1d" in found and "L2" in found else None
+
+
 def detect_runner32():
     """Native execution of -m32 binaries if the kernel allows it, else qemu-i386."""
     b = binary("capheap", 32)
@@ -266,11 +312,12 @@ def full_jobs(have32):
                 j["args"]["adapters"] = adapters
                 del j["args"]["adapter"]
                 serial.append(j)
-    # W3 latency
-    for label in MAIN:
-        for h, d in CELLS:
-            serial.append(job("w3 %s %s" % (label, cell_name(h, d)), label, "w3",
-                              {"heap": h, "dist": d, "reps": 3, "steps": W3_STEPS}))
+    # W3 latency: W3_PASSES passes over every allocator and cell, one after the other
+    for k in range(W3_PASSES):
+        for label in MAIN:
+            for h, d in CELLS:
+                serial.append(job("w3 %s %s pass %d" % (label, cell_name(h, d), k + 1), label, "w3",
+                                  {"heap": h, "dist": d, "reps": 3, "steps": W3_STEPS}, meta={"pass": k + 1}))
     # W1 instructions
     for label in MAIN + ["null"]:
         for h, d in CELLS:
@@ -283,6 +330,16 @@ def full_jobs(have32):
         for h, d in CELLS:
             parallel.append(job("w1 %s %s" % (label, cell_name(h, d)), label, "w1",
                                 {"heap": h, "dist": d, "variant": "free", "steps": CG_STEPS}, callgrind=True, cost=3))
+    # Simulated cache misses (callgrind's cache model with this machine's L1d and L2 geometry) in
+    # the 1 MiB cells, where the x86 tails are longest: is a tail the allocator's own misses?
+    geo = cache_geometry()
+    if geo:
+        for label in CACHE_LABELS:
+            for h, d in CELLS:
+                if h == 1048576:
+                    parallel.append(job("w1 cachesim %s %s" % (label, cell_name(h, d)), label, "w1",
+                                        {"heap": h, "dist": d, "variant": "free", "steps": CG_STEPS},
+                                        callgrind=True, cachesim=geo, meta={"cachesim": 1}, cost=6))
     # How often each path runs: the same W1 runs on a build with path counters
     # (CAPHEAP_STATS 2); the counts are exact, the run is not timed.
     for h, d in CELLS:
@@ -347,19 +404,23 @@ def quick_jobs(have32):
 
 
 # ----------------------------------------------------------------- profiling
-def profile_capheap(runner, heap, dist, out_dir):
+def profile_capheap(runner, heap, dist, out_dir, cachesim=None):
     """Where capheap's instructions go: callgrind on W1, then callgrind_annotate
-    (self cost per function, and the most expensive source lines of the core)."""
-    j = job("profile %s" % cell_name(heap, dist), "capheap", "w1",
-            {"heap": heap, "dist": dist, "variant": "free", "steps": CG_STEPS}, callgrind=True, keep_cg=True)
-    j["id"] = 999999 + heap + ord(dist)
+    (self cost per function, and the most expensive source lines of the core).
+    With cachesim (a cache geometry), where its simulated L2 read misses are instead."""
+    extra = {"cachesim": cachesim, "meta": {"cachesim": 1}} if cachesim else {}
+    j = job("profile %s%s" % (cell_name(heap, dist), " L2 misses" if cachesim else ""), "capheap", "w1",
+            {"heap": heap, "dist": dist, "variant": "free", "steps": CG_STEPS}, callgrind=True, keep_cg=True,
+            **extra)
+    j["id"] = 999999 + heap + ord(dist) + (7 if cachesim else 0)
     res = runner.run_one(j)
     runner._record(res)
     _, _, _, recs, problems, _ = res
     if problems or not recs:
         return None
     ops = int(recs[0]["ops"])
-    ann = subprocess.run(["callgrind_annotate", "--auto=yes", "--show-percs=no", "--context=0", j["cg_out"]],
+    ann = subprocess.run(["callgrind_annotate", "--auto=yes", "--show-percs=no", "--context=0"] +
+                         (["--show=DLmr", "--sort=DLmr"] if cachesim else []) + [j["cg_out"]],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
     try:
         os.remove(j["cg_out"])
@@ -407,7 +468,8 @@ def profile_capheap(runner, heap, dist, out_dir):
         by_fn[fn] = by_fn.get(fn, 0.0) + n
     groups = sorted(by_fn.items(), key=lambda x: -x[1])
     return {"cell": cell_name(heap, dist), "instr_per_op": float(recs[0]["instr_per_op"]),
-            "funcs": funcs[:12], "lines": lines[:15], "groups": groups[:16]}
+            "funcs": funcs[:12], "lines": lines[:15], "groups": groups[:16],
+            "event": "DLmr" if cachesim else "Ir"}
 
 
 def source_functions(path):
@@ -439,6 +501,8 @@ def source_functions(path):
 def pick(results, **kw):
     out = []
     for r in results:
+        if "cachesim" in r and "cachesim" not in kw:
+            continue  # the cache-simulation runs repeat W1 runs: only their own table reads them
         if all(str(r.get(k)) == str(v) for k, v in kw.items()):
             out.append(r)
     return out
@@ -503,7 +567,8 @@ def report(results, meta, ref, out_md, res_dir, profiles, quick=False):
     w("")
     w("| | |")
     w("|---|---|")
-    for k in ("core", "cpu", "load", "compiler", "valgrind", "runner32", "malloc_from", "duration"):
+    for k in ("core", "cpu", "cache_geometry", "load", "compiler", "valgrind", "runner32", "malloc_from",
+              "duration"):
         if k in meta:
             w("| %s | %s |" % (k, meta[k]))
     w("")
@@ -722,22 +787,60 @@ set arrow from graph 0.5, first 97 to graph 1, first 97 nohead dt 2 lw 2
       "The bracket itself costs the `empty` figure (included in every number, as in BENCH.md's method). "
       "TSC ticks are not core cycles on every CPU; compare rows, not machines." % W3_STEPS)
     w("")
-    w("| allocator | cell | empty | p50 | p99 | p99.99 | max | max alloc | max free |")
-    w("|---|---|---|---|---|---|---|---|---|")
-    w3rows = {}
+    npass = max([len(pick(results, kind="w3", label=l, heap=h, dist=d)) for l in MAIN for h, d in CELLS] + [0])
+    if npass > 1:
+        w("Every cell was measured in %d passes, one after the other over the timing phase (all allocators and "
+          "cells in one pass, then the next pass). A row is the pass with the median p99.99; the last column "
+          "gives the p99.99 of every pass, lowest to highest, to show how much the machine moves the tails. "
+          "The targets are checked on the median." % npass)
+        w("")
+    w("| allocator | cell | empty | p50 | p99 | p99.99 | max | max alloc | max free | p99.99 of each pass |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    w3rows, w3spread = {}, {}
     for label in MAIN:
         for h, d in CELLS:
-            r = one(results, kind="w3", label=label, heap=h, dist=d)
-            if not r:
+            rs = sorted(pick(results, kind="w3", label=label, heap=h, dist=d), key=lambda x: int(x["p9999"]))
+            if not rs:
                 continue
+            r = rs[(len(rs) - 1) // 2]
             w3rows[(label, cell_name(h, d))] = r
-            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            w3spread[(label, cell_name(h, d))] = [int(x["p9999"]) for x in rs]
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 "**%s**" % label if label.startswith("capheap") else label, cell_name(h, d), r["empty"], r["p50"],
-                r["p99"], r["p9999"], r["max"], r["max_alloc"], r["max_free"]))
-    w("| o1heap v2 *(reference, from BENCH.md)* | every | | | | ≤ 231 | | | |")
-    w("| TLSF *(reference, from BENCH.md)* | every | | | | ≤ 462 | | | |")
-    w("| glibc *(reference, from BENCH.md)* | | | | | | up to 27 000 | | |")
+                r["p99"], r["p9999"], r["max"], r["max_alloc"], r["max_free"],
+                " ".join(str(x["p9999"]) for x in rs)))
+    w("| o1heap v2 *(reference, from BENCH.md)* | every | | | | ≤ 231 | | | | |")
+    w("| TLSF *(reference, from BENCH.md)* | every | | | | ≤ 462 | | | | |")
+    w("| glibc *(reference, from BENCH.md)* | | | | | | up to 27 000 | | | |")
     w("")
+    cs = [(l, h, d, one(results, kind="w1", label=l, heap=h, dist=d, cachesim=1))
+          for l in CACHE_LABELS for h, d in CELLS if h == 1048576]
+    cs = [x for x in cs if x[3]]
+    if cs:
+        geo = meta.get("cache_geometry", "")
+        w("**Cache misses per operation, simulated** (callgrind's cache model%s; the W1 runs of the 1 MiB cells, "
+          "%d measured steps, counted inside the allocator calls while the simulated caches also see the "
+          "driver's own accesses). A read miss in L2 is the kind that stalls an operation for a few hundred "
+          "ticks." % (" with this machine's geometry, " + geo if geo else "", CG_STEPS))
+        w("")
+        w("| allocator | cell | data reads | L1d read misses | L1d write misses | L2 read misses | L2 write misses |")
+        w("|---|---|---|---|---|---|---|")
+        for l, h, d, r in cs:
+            w("| %s | %s | %.1f | %.3f | %.3f | %.4f | %.4f |" % (
+                "**%s**" % l if l.startswith("capheap") else l, cell_name(h, d), float(r["per_op_Dr"]),
+                float(r["per_op_D1mr"]), float(r["per_op_D1mw"]), float(r["per_op_DLmr"]), float(r["per_op_DLmw"])))
+        w("")
+    missprof = next((pr for pr in profiles if pr and pr.get("event") == "DLmr"), None)
+    if missprof and missprof["lines"]:
+        w("Where capheap's simulated L2 read misses are, W1 %s (the cell with the most of them; "
+          "`callgrind_annotate --show=DLmr`, lines of the compiled copy `bench/build/src/capheap.c`):"
+          % missprof["cell"])
+        w("")
+        w("| per million operations | line: source of src/capheap.c |")
+        w("|---|---|")
+        for n, ln in missprof["lines"][:6]:
+            w("| %.0f | `%s` |" % (n * 1e6, ln.replace("|", "\\|")[:110]))
+        w("")
     for label in ("capheap", "capheap-lean"):
         worst = [(int(r["p9999"]), c) for (l, c), r in w3rows.items() if l == label]
         if worst:
@@ -993,7 +1096,7 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
         w("## Where capheap's instructions go (callgrind, default build)")
         w("")
         for pr in profiles:
-            if not pr:
+            if not pr or pr.get("event", "Ir") != "Ir":
                 continue
             w("W1 %s, %.1f instructions/op in total. Self cost by function and the most expensive source lines "
               "of `src/capheap.c` (`callgrind_annotate --auto=yes`), divided by all W1 operations: allocations "
@@ -1063,10 +1166,40 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
               "first, own class first, top or bottom carving, size-segregated carving were all within 0.1 "
               "point of each other."
               % (b, x, 8 if b == 64 else 4, 16 if b == 64 else 8, bd, bd - x))
-    w("- **W3 tails on x86.** p99.99 is a timing figure on a shared 2-core machine; the instruction "
-      "maximum of the same paths on RV32 (exact under `-icount`, see the next point) does not grow with "
-      "the heap size, so the x86 tails in the 1 MiB cells are not longer paths; they are most likely cache and "
-      "TLB misses on a heap 16 times the size, plus other processes (not profiled further).")
+    cap_cs = [r for l, h, d, r in cs if l == "capheap"]
+    spread = [(max(v) - min(v), c, v) for (l, c), v in w3spread.items() if l == "capheap" and len(v) > 1]
+    text = ("- **W3 tails on x86.** p99.99 is a timing figure on a shared 2-core machine.")
+    small = [int(r["p9999"]) for (l, c), r in w3rows.items() if l == "capheap" and c.startswith("64K")]
+    vals = sorted({int(r[k]) for r in w3rows.values() for k in ("p50", "p99", "p9999")})
+    steps = [b - a for a, b in zip(vals, vals[1:]) if b - a > 2]
+    if small and steps:
+        step = min(steps)
+        text += (" In the 64 KiB cells capheap's median p99.99 is %d to %d ticks. This machine's TSC readings "
+                 "come in steps of about %d ticks (the smallest gap between two different figures in the table), so "
+                 "the target of %d lies between two steps: one step less passes, one more does not."
+                 % (min(small), max(small), step, T["w3_p9999_cycles"]))
+    text += (" The tails in the 1 MiB cells are not longer paths: the instruction maximum of the same paths on "
+             "RV32 (exact under `-icount`, see the next point) does not grow with the heap size.")
+    if cap_cs:
+        lo = min(float(r["per_op_DLmr"]) for r in cap_cs) * 1e6
+        hi = max(float(r["per_op_DLmr"]) for r in cap_cs) * 1e6
+        text += (" They are memory latency: in the simulated caches (tables in the W3 section) %.0f to %.0f "
+                 "operations per million miss L2 on a read" % (lo, hi))
+        if missprof and missprof["lines"]:
+            top = missprof["lines"][0]
+            text += (" (in %s, %.0f per million at `%s`)" %
+                     (missprof["cell"], top[0] * 1e6, re.sub(r"^\d+: ", "", top[1]).replace("|", "\\|")[:80]))
+        text += ("; p99.99 is the 100th slowest of a million, so it is one of them, and it costs what the "
+                 "shared L3 or memory costs at that moment.")
+        oth = [float(r["per_op_DLmr"]) * 1e6 for l, h, d, r in cs if not l.startswith("capheap")]
+        if oth:
+            text += (" The other allocators in that table miss L2 on %.0f to %.0f reads per million operations "
+                     "in the same cells." % (min(oth), max(oth)))
+    if spread:
+        m = max(spread)
+        text += (" That moves with the other processes on the machine: over %d passes of the same binary, "
+                 "%s's p99.99 ranged from %d to %d." % (len(m[2]), m[1], min(m[2]), max(m[2])))
+    w(text)
     w("- **RV32 worst case and W5 code size** are in [docs/target-figures.md](../docs/target-figures.md) "
       "(quoted above), with a verdict against the RV32 bound for each configuration. Code size stays above "
       "700 B because the measured functions carry what the target's "
@@ -1162,6 +1295,10 @@ def machine_meta(runner32_desc):
     meta["core"] = "src/capheap.c as of commit %s%s" % (
         rev or "?", "" if same else " **plus uncommitted changes** (the compiled copy is bench/build/src/capheap.c)")
     meta["runner32"] = "32-bit builds (-m32) run %s" % runner32_desc
+    geo = cache_geometry()
+    if geo:
+        meta["cache_geometry"] = "L1d %d KiB %d-way, L2 %d KiB %d-way, %d-byte lines (per core, from sysfs)" % (
+            geo["L1d"][0] // 1024, geo["L1d"][1], geo["L2"][0] // 1024, geo["L2"][1], geo["L2"][2])
     meta["date"] = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     return meta
 
@@ -1207,6 +1344,11 @@ def main():
     load_after = os.getloadavg()
     runner.run(parallel, parallel=True, progress="callgrind, W2, W2b, W6")
     profiles = [profile_capheap(runner, 65536, "a", res_dir), profile_capheap(runner, 1048576, "b", res_dir)]
+    geo = cache_geometry()
+    sims = [r for r in pick(runner.results, kind="w1", label="capheap", cachesim=1)]
+    if geo and sims:
+        worst = max(sims, key=lambda r: float(r["per_op_DLmr"]))
+        profiles.append(profile_capheap(runner, int(worst["heap"]), worst["dist"], res_dir, cachesim=geo))
     # which file really provides malloc in each binary
     mf = []
     for label in SYSTEM:
