@@ -134,10 +134,11 @@
  * between empty and non-empty, and the control data is small (96 bytes for
  * a 64 KiB region on 32-bit). 1..5 add 2^SL_BITS classes per power of two
  * under a two-level bitmap (TLSF's layout): each class is narrower, so its
- * first block fits more often without a scan, at 4 bytes of control data
- * per class (a 64 KiB region has (log2(64 KiB / CAPHEAP_ALIGN) -
- * CAPHEAP_SL_BITS + 2) << CAPHEAP_SL_BITS classes: 400 bytes with 3 on
- * 32-bit) and a second bitmap level to keep. bench/RESULTS.md has the
+ * first block fits more often without a scan, at one word of control data
+ * per class (4 bytes on 32-bit, 8 on 64-bit: a 64 KiB region has
+ * (log2(64 KiB / CAPHEAP_ALIGN) - CAPHEAP_SL_BITS + 2) << CAPHEAP_SL_BITS
+ * classes, 400 bytes of control data with 3 on 32-bit) and a second bitmap
+ * level to keep. bench/RESULTS.md has the
  * measured trade-off for every setting (W1 speed, W2 efficiency, control
  * data); docs/target-figures.md the worst case on RV32. */
 #ifndef CAPHEAP_SL_BITS
@@ -424,8 +425,8 @@ int capheap_add_region(capheap_heap_t *heap, void *mem, size_t size, uint32_t ca
 /** Add the memory [mem, mem + size) to the heap.
  *  - The start is rounded up and the size rounded down to whole granules
  *    (misaligned and odd sizes are trimmed, not refused); the usable range
- *    is also capped at 4 GiB - 64 bytes on 64-bit hosts (regions are
- *    addressed with 32-bit offsets).
+ *    is also capped at 4 GiB - 64 bytes on 64-bit hosts (a region's
+ *    offsets and byte counts are 32-bit).
  *  - The control data for the region is placed at its start; the rest
  *    becomes one free block.
  *  - priority: regions with a higher priority are tried first; equal

@@ -29,14 +29,14 @@
  *
  * A BLOCK
  *   used:  [hdr: size|flags][payload .............................]
- *   free:  [hdr: size|flags][next u32][prev u32] ...... [size (tag)]
+ *   free:  [hdr: size|flags][next][prev] ......... [size (tag)]
  *   hdr bit 0 USED       this block is allocated
  *   hdr bit 1 PREV_USED  the block before this one is allocated; if clear,
  *                        the word before this header is the previous
  *                        block's size (its boundary tag)
  *   Sizes count the header and are multiples of G, so the low log2(G) bits
- *   of the header are free for flags. next/prev are offsets from the region
- *   base, which keeps free blocks and the class heads 32-bit on 64-bit hosts.
+ *   of the header are free for flags. next/prev are addresses, one word
+ *   each: header, links and tag fill the minimum block (4 words).
  *
  * INVARIANTS (checked by capheap_check, stated once here)
  *   I1 blocks tile [first block, end marker) exactly; sizes >= MIN_BLOCK.
@@ -167,10 +167,14 @@ struct capheap_region {
 #define PATH(r, field) ((void)0)
 #endif
 
+/* Links (class heads, free-list next/prev) are addresses; 0 = none (no
+ * block starts at address 0). */
+typedef uintptr_t link_t;
+
 typedef struct fblk {
     word_t hdr;
-    uint32_t next; /* offset of next free block in the class list, 0 = none */
-    uint32_t prev; /* offset of the word pointing here: class head slot or previous next */
+    link_t next; /* next free block in the class list, 0 = none */
+    link_t prev; /* the word pointing here: class head slot or previous next */
 } fblk_t;
 
 _Static_assert(sizeof(word_t) == sizeof(void *), "header is one pointer-sized word");
@@ -179,9 +183,9 @@ _Static_assert(sizeof(fblk_t) + sizeof(word_t) <= CAPHEAP_MIN_BLOCK,
                "a minimum block must hold header, links and boundary tag");
 _Static_assert(sizeof(capheap_path_stats_t) == 7u * sizeof(uint32_t),
                "path counters are read and zeroed as an array of uint32_t");
-_Static_assert(sizeof(struct capheap_region) % sizeof(uint32_t) == 0,
+_Static_assert(sizeof(struct capheap_region) % sizeof(link_t) == 0,
                "class heads follow the region header 4-byte aligned");
-_Static_assert(sizeof(struct capheap_region) >= FIRST_CLASS * sizeof(uint32_t),
+_Static_assert(sizeof(struct capheap_region) >= FIRST_CLASS * sizeof(link_t),
                "head array base may point FIRST_CLASS entries into the header");
 
 /* ===================================================================== */
@@ -264,10 +268,10 @@ HOT unsigned class_of(uint32_t n)
 /* ===================================================================== */
 static inline char *rbase(const capheap_region_t *r) { return (char *)(uintptr_t)r; }
 
-static inline uint32_t *heads(const capheap_region_t *r)
+static inline link_t *heads(const capheap_region_t *r)
 {
-    /* Entry i lives at header + sizeof(header) + 4 * (i - FIRST_CLASS). */
-    return (uint32_t *)(void *)(rbase(r) + sizeof(*r) - FIRST_CLASS * sizeof(uint32_t));
+    /* Entry i lives at header + sizeof(header) + sizeof(link_t) * (i - FIRST_CLASS). */
+    return (link_t *)(void *)(rbase(r) + sizeof(*r) - FIRST_CLASS * sizeof(link_t));
 }
 
 #if !ONE_LEVEL
@@ -277,37 +281,12 @@ static inline sl_map_t *sl_maps(const capheap_region_t *r)
 }
 #endif
 
-/* Links (class heads, free-list next/prev) are 32-bit: on 32-bit targets
- * they are plain addresses, on 64-bit hosts offsets from the region base,
- * which keeps free blocks and class heads as small as on 32-bit. 0 = none
- * (no block starts at a region's base, nor at address 0). */
-static inline void *link_ptr(const capheap_region_t *r, uint32_t l)
-{
-#if UINTPTR_MAX == 0xFFFFFFFFu
-    (void)r;
-    return (void *)(uintptr_t)l;
-#else
-    return rbase(r) + l;
-#endif
-}
-
-static inline uint32_t link_of(const capheap_region_t *r, const void *p)
-{
-#if UINTPTR_MAX == 0xFFFFFFFFu
-    (void)r;
-    return (uint32_t)(uintptr_t)p;
-#else
-    return (uint32_t)((const char *)p - rbase(r));
-#endif
-}
-
-static inline fblk_t *at(const capheap_region_t *r, uint32_t l) { return (fblk_t *)link_ptr(r, l); }
+static inline void *link_ptr(link_t l) { return (void *)l; }
+static inline link_t link_of(const void *p) { return (link_t)p; }
+static inline fblk_t *at(link_t l) { return (fblk_t *)link_ptr(l); }
 
 /* Offset from the region base of a link. */
-static inline uint32_t link_off(const capheap_region_t *r, uint32_t l)
-{
-    return l - link_of(r, r);
-}
+static inline uintptr_t link_off(const capheap_region_t *r, link_t l) { return l - link_of(r); }
 
 static inline size_t bsize(const fblk_t *b) { return (size_t)(b->hdr & ~F_MASK); }
 
@@ -339,13 +318,13 @@ static inline fblk_t *first_blk(const capheap_region_t *r)
  * block's next field. Removing any block is then the same two stores, and
  * the class (a count of leading zeros) is needed only when a list empties,
  * where it follows from the slot's position. */
-static inline unsigned slot_class(const capheap_region_t *r, uint32_t slot)
+static inline unsigned slot_class(const capheap_region_t *r, link_t slot)
 {
-    return (unsigned)(link_off(r, slot) - sizeof(struct capheap_region)) / (unsigned)sizeof(uint32_t) +
+    return (unsigned)(link_off(r, slot) - sizeof(struct capheap_region)) / (unsigned)sizeof(link_t) +
            FIRST_CLASS;
 }
 
-#define NEXT_FIELD ((uint32_t)offsetof(fblk_t, next))
+#define NEXT_FIELD ((link_t)offsetof(fblk_t, next))
 
 HOT void bit_clear(capheap_region_t *r, unsigned idx)
 {
@@ -373,14 +352,14 @@ HOT void bit_clear(capheap_region_t *r, unsigned idx)
 HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
 {
     unsigned idx = class_of((uint32_t)(size >> GSHIFT));
-    uint32_t *hd = &heads(r)[idx];
-    uint32_t h = *hd;
-    uint32_t o = link_of(r, b);
+    link_t *hd = &heads(r)[idx];
+    link_t h = *hd;
+    link_t o = link_of(b);
     b->next = h;
     *hd = o;
-    b->prev = link_of(r, hd);
+    b->prev = link_of(hd);
     if (h != 0u) {
-        at(r, h)->prev = o + NEXT_FIELD;
+        at(h)->prev = o + NEXT_FIELD;
     } else {
         PATH(r, lists_filled);
 #if !ONE_LEVEL
@@ -394,10 +373,10 @@ HOT void list_insert(capheap_region_t *r, fblk_t *b, size_t size)
 /* Remove the head of list idx (b), known to be its first element. */
 HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
 {
-    uint32_t nx = b->next;
+    link_t nx = b->next;
     heads(r)[idx] = nx;
     if (nx != 0u)
-        at(r, nx)->prev = link_of(r, &heads(r)[idx]);
+        at(nx)->prev = link_of(&heads(r)[idx]);
     else
         bit_clear(r, idx);
 }
@@ -406,10 +385,10 @@ HOT void list_pop(capheap_region_t *r, fblk_t *b, unsigned idx)
 /* Remove b from whichever list holds it. */
 HOT void list_remove(capheap_region_t *r, fblk_t *b)
 {
-    uint32_t nx = b->next, pv = b->prev;
-    *(uint32_t *)link_ptr(r, pv) = nx;
+    link_t nx = b->next, pv = b->prev;
+    *(link_t *)link_ptr(pv) = nx;
     if (nx != 0u)
-        at(r, nx)->prev = pv;
+        at(nx)->prev = pv;
     else if (link_off(r, pv) < r->sl_off) /* it was alone: its list is now empty */
         bit_clear(r, slot_class(r, pv));
 }
@@ -458,8 +437,8 @@ HOT unsigned region_find(capheap_region_t *r, size_t size)
     unsigned sh;
     unsigned own = class_and_width(n, &sh);
     if ((own >> SLB) >= r->nfl) return UINT_MAX;
-    uint32_t h = heads(r)[own];
-    if (h != 0u && bsize(at(r, h)) >= size) {
+    link_t h = heads(r)[own];
+    if (h != 0u && bsize(at(h)) >= size) {
         PATH(r, own_class);
         return own;
     }
@@ -473,7 +452,7 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
 {
     unsigned idx = region_find(r, size);
     if (idx == UINT_MAX) return NULL;
-    fblk_t *b = at(r, heads(r)[idx]);
+    fblk_t *b = at(heads(r)[idx]);
     list_pop(r, b, idx);
     return b;
 }
@@ -484,11 +463,11 @@ HOT fblk_t *scan_list(const capheap_region_t *r, unsigned idx, size_t size, unsi
 {
     fblk_t *best = NULL;
     size_t slack = SIZE_MAX;
-    uint32_t l = heads(r)[idx];
+    link_t l = heads(r)[idx];
     /* k is a constant: unrolled, the walk costs no loop counter. */
     UNROLL for (unsigned i = 0; i < k; i++) {
         if (l == 0u) break;
-        fblk_t *x = at(r, l);
+        fblk_t *x = at(l);
         size_t xs = bsize(x);
         if (xs >= size && xs - size < slack) {
             best = x;
@@ -544,8 +523,10 @@ HOT size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size)
     return have;
 }
 
-/* Return used block b of size bytes to the lists, merging neighbours. */
-HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
+/* Return used block b of size bytes, header word h (passed in: the caller
+ * has read it, and the list stores below would make the compiler read it
+ * again), to the lists, merging neighbours. */
+HOT void release(capheap_region_t *r, fblk_t *b, size_t size, word_t h)
 {
     fblk_t *n = next_blk(b, size);
     word_t nh = n->hdr;
@@ -555,7 +536,6 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size)
         list_remove(r, n);
         size += ns;
     }
-    word_t h = b->hdr;
     if ((h & F_PREV_USED) == 0u) {
         size_t ps = (size_t)*(word_t *)(void *)((char *)b - W);
         fblk_t *p = (fblk_t *)(void *)((char *)b - ps);
@@ -1006,6 +986,7 @@ typedef struct found {
     capheap_region_t *r;
     fblk_t *b;
     size_t size;
+    word_t hdr; /* b's header word */
 } found_t;
 
 #if CAPHEAP_CHECK_LEVEL >= 2
@@ -1069,6 +1050,7 @@ HOT capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
     f->r = r;
     f->b = b;
     f->size = size;
+    f->hdr = hd;
     return CAPHEAP_OK;
 }
 
@@ -1094,7 +1076,7 @@ COLD int free_slow(capheap_heap_t *h, void *ptr)
     capheap_error_t err = locate(h, ptr, &f);
     if (err != CAPHEAP_OK) return free_failed(h, true, tok, ptr, err);
     note_free(h, f.r, f.size);
-    release(f.r, f.b, f.size);
+    release(f.r, f.b, f.size, f.hdr);
     leave(h, tok);
     return CAPHEAP_OK;
 }
@@ -1111,7 +1093,7 @@ int capheap_free(capheap_heap_t *heap, void *ptr)
     capheap_error_t err = locate(heap, ptr, &f);
     if (err != CAPHEAP_OK) return free_failed(heap, true, 0, ptr, err);
     note_free(heap, f.r, f.size);
-    release(f.r, f.b, f.size);
+    release(f.r, f.b, f.size, f.hdr);
     fast_leave(heap);
     return CAPHEAP_OK;
 #else
@@ -1157,7 +1139,7 @@ static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
             blk->hdr = (word_t)b | F_USED | prev;
             fblk_t *t = next_blk(blk, b);
             t->hdr = (word_t)rest | F_USED | F_PREV_USED;
-            release(r, t, rest); /* merges with a free next block */
+            release(r, t, rest, t->hdr); /* merges with a free next block */
             note_resize(h, r, cur, b);
         }
         return (char *)blk + W;
@@ -1221,7 +1203,7 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
                     size_t keep = f.size - W;
                     ch_memcpy(res, ptr, keep < size ? keep : size);
                     note_free(heap, f.r, f.size);
-                    release(f.r, f.b, f.size);
+                    release(f.r, f.b, f.size, f.hdr);
                 }
             }
         }
@@ -1308,7 +1290,7 @@ static bool geometry(size_t span, geometry_t *g)
      * what is left keeps, e.g., 64 KiB regions out of the 2^13-granule row. */
     uint32_t nmax = (uint32_t)((span - sizeof(struct capheap_region) - W) >> GSHIFT);
     uint32_t nfl = (fls32(nmax | SLN) - SLB) + 2u;
-    size_t heads_bytes = ((size_t)(nfl << SLB) - FIRST_CLASS) * sizeof(uint32_t);
+    size_t heads_bytes = ((size_t)(nfl << SLB) - FIRST_CLASS) * sizeof(link_t);
     size_t sl_off = sizeof(struct capheap_region) + heads_bytes;
     size_t ctrl = sl_off + (ONE_LEVEL ? 0u : nfl * sizeof(sl_map_t));
     size_t lo = (ctrl + W + GMASK) & ~GMASK;
@@ -1365,7 +1347,7 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
 #endif
     /* class heads and second-level maps: the words from the end of the
      * header up to the first block header */
-    zero_words(&heads(r)[FIRST_CLASS], (g.lo - (uint32_t)W - (uint32_t)sizeof(*r)) / sizeof(uint32_t));
+    zero_words((uint32_t *)(void *)&heads(r)[FIRST_CLASS], (g.lo - (uint32_t)W - (uint32_t)sizeof(*r)) / sizeof(uint32_t));
 
     fblk_t *first = first_blk(r);
     size_t cap = (size_t)(g.end - g.lo);
@@ -1427,9 +1409,9 @@ static size_t region_largest(const capheap_region_t *r)
      * first CAPHEAP_FIT_SCAN): a request of its size has that class as its
      * own, and the scan finds it. */
     size_t best = 0;
-    uint32_t l = heads(r)[idx];
+    link_t l = heads(r)[idx];
     for (unsigned k = 0; k < CAPHEAP_FIT_SCAN && l != 0u; k++) {
-        const fblk_t *x = at(r, l);
+        const fblk_t *x = at(l);
         if (bsize(x) > best) best = bsize(x);
         l = x->next;
     }
@@ -1629,7 +1611,7 @@ static size_t check_blocks(checker_t *c, const capheap_region_t *r)
 static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
 {
     size_t listed = 0;
-    const uint32_t *hd = heads(r);
+    const link_t *hd = heads(r);
     unsigned nclass = (unsigned)r->nfl << SLB;
     if ((r->fl_map >> r->nfl) != 0u) problem(c, "first-level bit set beyond the last class", r);
 #if ONE_LEVEL
@@ -1651,9 +1633,9 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
         bool bit = ((sl_maps(r)[idx >> SLB] >> (idx & (SLN - 1u))) & 1u) != 0u;
 #endif
         if (bit != (hd[idx] != 0u)) problem(c, "bitmap bit disagrees with its list", r);
-        uint32_t prev = link_of(r, &hd[idx]);
-        for (uint32_t l = hd[idx]; l != 0u; l = at(r, l)->next) {
-            uint32_t o = link_off(r, l);
+        link_t prev = link_of(&hd[idx]);
+        for (link_t l = hd[idx]; l != 0u; l = at(l)->next) {
+            uintptr_t o = link_off(r, l);
             if (++listed > nfree) {
                 problem(c, "free lists hold more blocks than the region (cycle or stray)", r);
                 return;
@@ -1662,7 +1644,7 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
                 problem(c, "free list link points outside the blocks", r);
                 return;
             }
-            const fblk_t *b = at(r, l);
+            const fblk_t *b = at(l);
             if ((b->hdr & F_USED) != 0u) problem(c, "used block in a free list", b);
             else if (bsize(b) < MIN_BLOCK || class_of((uint32_t)(bsize(b) >> GSHIFT)) != idx)
                 problem(c, "free block in the wrong class list", b);

@@ -101,13 +101,13 @@ static void test_prev_used_flag_flipped(void)
 static void test_broken_free_list_link(void)
 {
     setup();
-    uint32_t *links = (uint32_t *)(void *)p[2]; /* next, prev of the free block */
-    uint32_t save = links[0];
-    links[0] = 0x7FFFFFF0u; /* next points outside the region */
+    uintptr_t *links = (uintptr_t *)(void *)p[2]; /* next, prev of the free block */
+    uintptr_t save = links[0];
+    links[0] = (uintptr_t)mem + sizeof mem + 0x100u; /* next points outside the region */
     CHECK(checker_reports());
     links[0] = save;
-    uint32_t save_prev = links[1];
-    links[1] = 8; /* prev link into the control data */
+    uintptr_t save_prev = links[1];
+    links[1] = (uintptr_t)mem + 8u; /* prev link into the control data */
     CHECK(checker_reports());
     links[1] = save_prev;
     CHECK_HEAP(&H);
