@@ -45,7 +45,7 @@
  *      block before it; the first block has PREV_USED set.
  *   I4 every free block ends with a tag equal to its size.
  *   I5 every free block is in the list of class class_of(size) exactly once;
- *      lists are doubly linked through offsets and hold nothing else.
+ *      lists are doubly linked through addresses and hold nothing else.
  *   I6 bit (fl, sl) of the bitmaps is set iff that list is non-empty; bit fl
  *      of the first level is set iff its second-level map is non-zero. (With
  *      CAPHEAP_SL_BITS 0 the first level is the only map: bit i is set iff
@@ -137,7 +137,7 @@ typedef uint16_t sl_map_t;
 typedef uint32_t sl_map_t;
 #endif
 
-/* Regions are addressed with 32-bit offsets: at most this many bytes. */
+/* A region's offsets and byte counts are 32-bit: at most this many bytes. */
 #define REGION_MAX ((size_t)0xFFFFFFC0u)
 
 struct capheap_region {
