@@ -820,8 +820,8 @@ set arrow from graph 0.5, first 97 to graph 1, first 97 nohead dt 2 lw 2
         geo = meta.get("cache_geometry", "")
         w("**Cache misses per operation, simulated** (callgrind's cache model%s; the W1 runs of the 1 MiB cells, "
           "%d measured steps, counted inside the allocator calls while the simulated caches also see the "
-          "driver's own accesses). A read miss in L2 is the kind that stalls an operation for a few hundred "
-          "ticks." % (" with this machine's geometry, " + geo if geo else "", CG_STEPS))
+          "driver's own accesses). A read that misses L2 waits for the shared L3 or for memory, the kind of "
+          "access that can stall one operation far beyond its median." % (" with this machine's geometry, " + geo if geo else "", CG_STEPS))
         w("")
         w("| allocator | cell | data reads | L1d read misses | L1d write misses | L2 read misses | L2 write misses |")
         w("|---|---|---|---|---|---|---|")

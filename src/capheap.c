@@ -184,7 +184,7 @@ _Static_assert(sizeof(fblk_t) + sizeof(word_t) <= CAPHEAP_MIN_BLOCK,
 _Static_assert(sizeof(capheap_path_stats_t) == 7u * sizeof(uint32_t),
                "path counters are read and zeroed as an array of uint32_t");
 _Static_assert(sizeof(struct capheap_region) % sizeof(link_t) == 0,
-               "class heads follow the region header 4-byte aligned");
+               "class heads follow the region header word-aligned");
 _Static_assert(sizeof(struct capheap_region) >= FIRST_CLASS * sizeof(link_t),
                "head array base may point FIRST_CLASS entries into the header");
 
