@@ -421,7 +421,15 @@ HOT unsigned find_class(capheap_region_t *r, unsigned idx)
  * is not the smallest size of its class. */
 static inline unsigned good_class(uint32_t n, unsigned own, unsigned sh)
 {
+#if ONE_LEVEL && CAPHEAP_USE_INTRINSICS
+    /* With a count-leading-zeros instruction, the class after that of n - 1
+     * (n >= 2: requests are at least MIN_BLOCK) is one instruction or two. */
+    (void)own;
+    (void)sh;
+    return fls32(n - 1u) + 2u;
+#else
     return own + (unsigned)((n & ((1u << sh) - 1u)) != 0u);
+#endif
 }
 
 #if CAPHEAP_FIT_SCAN == 1
