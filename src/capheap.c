@@ -549,7 +549,9 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size, word_t h)
         fblk_t *p = (fblk_t *)(void *)((char *)b - ps);
         PATH(r, merges);
         list_remove(r, p);
-        b->hdr = h & ~F_USED; /* the stale header now inside p reads as free */
+#if CAPHEAP_CHECK_LEVEL >= 1
+        b->hdr = h & ~F_USED; /* the stale header now inside p reads as free (double free) */
+#endif
         b = p;
         size += ps;
     }
