@@ -102,9 +102,9 @@
  *      misaligned, interior and already-freed pointers are reported (see
  *      capheap_free for the exact guarantee); re-entry is detected.
  *      Cost (x86-64, callgrind, bench W1): about 20 instructions per
- *      operation on average, nearly all of it in free (about 37 per free).
+ *      operation on average, nearly all of it in free (about 40 per free).
  *      On RV32 the worst-case free is 148 instructions with checks and
- *      statistics, 105 without either (docs/target-figures.md, constructed
+ *      statistics, 103 without either (docs/target-figures.md, constructed
  *      longest paths).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
  *      be the start of a live block by walking its region: certain detection
