@@ -1126,7 +1126,11 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
     # ---------------- reasons for the misses, from the numbers above
     w("## Why capheap misses what it misses (from the measurements above)")
     w("")
-    rng = lambda xs, nd: ("%.*f–%.*f" % (nd, min(xs), nd, max(xs))) if xs else "–"
+    def rng(xs, nd):
+        if not xs:
+            return "–"
+        lo, hi = "%.*f" % (nd, min(xs)), "%.*f" % (nd, max(xs))
+        return lo if lo == hi else "%s–%s" % (lo, hi)
     d_vals = [w1v("capheap", h, d, "free") for h, d in CELLS]
     l_vals = [w1v("capheap-lean", h, d, "free") for h, d in CELLS]
     s_vals = [w1v("capheap-nostats", h, d, "free") for h, d in CELLS]
@@ -1156,7 +1160,7 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
           "lower, but 126 more bytes of Cortex-M4 code)."
           % (md_, ml, mo, md_ - ml, md_ - mc, md_ - ms, ml - mo, ml - mf, mf, len(met),
              (" (%s)" % ", ".join(met)) if met else "",
-             (", %s above in the others" % rng(over, 1)) if over else "",
+             (", %s above in the other%s" % (rng(over, 1), "s" if len(over) > 1 else "")) if over else "",
              rng([v for k, v in path_rows.items() if k.startswith("64K")], 2),
              rng([v for k, v in path_rows.items() if k.startswith("1M")], 2),
              fmt(w2v("capheap", 65536, 0.3, 64), 1)))
