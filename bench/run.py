@@ -1355,7 +1355,7 @@ def main():
     runner.run(parallel, parallel=True, progress="callgrind, W2, W2b, W6")
     profiles = [profile_capheap(runner, 65536, "a", res_dir), profile_capheap(runner, 1048576, "b", res_dir)]
     geo = cache_geometry()
-    sims = [r for r in pick(runner.results, kind="w1", label="capheap", cachesim=1)]
+    sims = pick(runner.results, kind="w1", label="capheap", cachesim=1)
     if geo and sims:
         worst = max(sims, key=lambda r: float(r["per_op_DLmr"]))
         profiles.append(profile_capheap(runner, int(worst["heap"]), worst["dist"], res_dir, cachesim=geo))
