@@ -426,7 +426,7 @@ static inline unsigned good_class(uint32_t n, unsigned own, unsigned sh)
      * (n >= 2: requests are at least MIN_BLOCK) is one instruction or two. */
     (void)own;
     (void)sh;
-    return fls32(n - 1u) + 2u;
+    return class_of(n - 1u) + 1u;
 #else
     return own + (unsigned)((n & ((1u << sh) - 1u)) != 0u);
 #endif
@@ -1357,7 +1357,8 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
 #endif
     /* class heads and second-level maps: the words from the end of the
      * header up to the first block header */
-    zero_words((uint32_t *)(void *)&heads(r)[FIRST_CLASS], (g.lo - (uint32_t)W - (uint32_t)sizeof(*r)) / sizeof(uint32_t));
+    zero_words((uint32_t *)(void *)&heads(r)[FIRST_CLASS],
+               (g.lo - (uint32_t)W - (uint32_t)sizeof(*r)) / sizeof(uint32_t));
 
     fblk_t *first = first_blk(r);
     size_t cap = (size_t)(g.end - g.lo);
