@@ -52,6 +52,13 @@
  *      list i is non-empty.)
  *   I7 region->used is the sum of the sizes of its used blocks; peak >= used;
  *      heap used is the sum over regions and heap peak >= heap used.
+ *   I8 region->max_req is end - lo - W, the request that fills the whole
+ *      region. The class table holds the class of a block of that size, and
+ *      the good class (see good_class) of any such block is at most one
+ *      past it. A request with size <= max_req needs no bound check on its
+ *      own class; with one level its good class needs none either (no
+ *      bit of the map is set at or beyond nfl, so one past reads as empty).
+ *      With two levels find_class checks the first-level index.
  */
 #include "capheap.h"
 
@@ -93,6 +100,14 @@ void *memmove(void *, const void *, size_t);
 #define FAST_PATHS 0
 #else
 #define FAST_PATHS 1
+#endif
+
+/* A fact the compiler cannot see (here: a bound that an invariant
+ * guarantees), so that it drops code for the impossible case. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ASSUME(c) ((c) ? (void)0 : __builtin_unreachable())
+#else
+#define ASSUME(c) ((void)0)
 #endif
 
 /* Paths kept out of the fast paths (locking, failures): never inlined, so
@@ -146,6 +161,7 @@ struct capheap_region {
     uint32_t fl_map;         /* bit fl: sl_map[fl] != 0 */
     uint32_t end;            /* bytes from base owned by the region (end marker + W) */
     uint32_t lo;             /* offset of the first payload */
+    uint32_t max_req;        /* largest request a block here can serve: end - lo - W (I8) */
     uint16_t sl_off;         /* offset of the second-level maps */
     int8_t priority;
     uint8_t nfl;             /* number of first-level classes */
@@ -393,11 +409,11 @@ HOT void list_remove(capheap_region_t *r, fblk_t *b)
         bit_clear(r, slot_class(r, pv));
 }
 
-/* First non-empty class >= idx, or UINT_MAX. */
+/* First non-empty class >= idx, or UINT_MAX. Precondition: idx is in the
+ * table or one past it (I8). */
 HOT unsigned find_class(capheap_region_t *r, unsigned idx)
 {
 #if ONE_LEVEL
-    if (idx >= r->nfl) return UINT_MAX;
     PATH(r, first_level);
     uint32_t f = r->fl_map & (~0u << idx);
     return f != 0u ? ctz32(f) : UINT_MAX;
@@ -437,14 +453,14 @@ static inline unsigned good_class(uint32_t n, unsigned own, unsigned sh)
  * first block), or UINT_MAX. The head of the request's own class first,
  * when it is large enough (tight fit: it keeps big blocks whole, which is
  * what W2 rewards); else the smallest non-empty class from the good class
- * up (good fit). Precondition: size <= REGION_MAX, so the granule count
- * fits 32 bits. */
+ * up (good fit). Precondition: size <= r->max_req + W (the block fits the
+ * region), so the granule count fits 32 bits and its classes need no
+ * bound check (I8). */
 HOT unsigned region_find(capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh;
     unsigned own = class_and_width(n, &sh);
-    if ((own >> SLB) >= r->nfl) return UINT_MAX;
     link_t h = heads(r)[own];
     if (h != 0u && bsize(at(h)) >= size) {
         PATH(r, own_class);
@@ -495,7 +511,6 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
     uint32_t n = (uint32_t)(size >> GSHIFT);
     unsigned sh;
     unsigned own = class_and_width(n, &sh);
-    if ((own >> SLB) >= r->nfl) return NULL;
     fblk_t *b = scan_list(r, own, size, CAPHEAP_FIT_SCAN);
     if (b != NULL) {
         PATH(r, own_class);
@@ -766,7 +781,7 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
     }
     if (need > REGION_MAX || b == 0u) return NULL;
     for (capheap_region_t *r = h->regions_; r != NULL; r = r->next) {
-        if ((r->caps & caps) != caps) continue;
+        if ((r->caps & caps) != caps || need - W > r->max_req) continue;
         fblk_t *blk = region_take(r, need);
         if (blk == NULL) continue;
         size_t have = bsize(blk);
@@ -847,7 +862,7 @@ static void *alloc_plain(capheap_heap_t *h, capheap_region_t *r, size_t size, ui
     if (size > REGION_MAX) return NULL;
     size_t b = block_for(size);
     for (; r != NULL; r = r->next) {
-        if ((r->caps & caps) != caps) continue;
+        if ((r->caps & caps) != caps || size > r->max_req) continue;
         fblk_t *blk = region_take(r, b);
         if (blk == NULL) continue;
         size_t got = carve(r, blk, bsize(blk), b);
@@ -891,7 +906,8 @@ HOT void *alloc_fast(capheap_heap_t *heap, size_t size, uint32_t caps)
     if (heap->state_ != 0u) return alloc_slow(heap, size, caps);
     fast_enter(heap);
     capheap_region_t *r = heap->regions_;
-    if (r != NULL && (r->caps & caps) == caps && size <= REGION_MAX) {
+    if (r != NULL && (r->caps & caps) == caps && size <= r->max_req) {
+        ASSUME(size <= REGION_MAX); /* max_req < REGION_MAX: no wrap below */
         size_t b = block_for(size);
         fblk_t *blk = region_take(r, b);
         if (blk != NULL) {
@@ -1343,6 +1359,7 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
     r->fl_map = 0;
     r->end = g.end;
     r->lo = g.lo;
+    r->max_req = g.end - g.lo - (uint32_t)W;
     r->sl_off = (uint16_t)g.sl_off;
     r->priority = (int8_t)(priority < -128 ? -128 : priority > 127 ? 127 : priority);
     r->nfl = (uint8_t)g.nfl;
@@ -1618,13 +1635,19 @@ static size_t check_blocks(checker_t *c, const capheap_region_t *r)
     return nfree;
 }
 
-/* Walk the class lists and bitmaps (I5, I6). */
+/* Walk the class lists and bitmaps (I5, I6, I8). */
 static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
 {
     size_t listed = 0;
     const link_t *hd = heads(r);
     unsigned nclass = (unsigned)r->nfl << SLB;
     if ((r->fl_map >> r->nfl) != 0u) problem(c, "first-level bit set beyond the last class", r);
+    uint32_t nmax = (r->max_req + (uint32_t)W) >> GSHIFT;
+    unsigned sh;
+    unsigned own = class_and_width(nmax, &sh);
+    if (r->max_req != r->end - r->lo - (uint32_t)W || own >= nclass ||
+        (good_class(nmax, own, sh) >> SLB) > r->nfl)
+        problem(c, "largest request or class table size wrong for the region", r);
 #if ONE_LEVEL
     if ((r->fl_map & ((1u << FIRST_CLASS) - 1u)) != 0u)
         problem(c, "bitmap bit set for an impossible class", r);

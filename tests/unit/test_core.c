@@ -235,6 +235,76 @@ static void test_largest_free_counts_blocks_the_scan_reaches(void)
     CHECK_HEAP(&H);
 }
 
+/* One region of s bytes of mem_a: the largest request it reports is served
+ * and one byte more is refused with NOMEM, fresh and with a small block
+ * taken first (the request's class at or next to the top of the region's
+ * class table, I8). Counts the region in *accepted unless it was refused. */
+static void largest_request_holds(size_t s, size_t *accepted)
+{
+    capheap_heap_t h = CAPHEAP_HEAP_INIT;
+    if (capheap_add_region(&h, mem_a, s, 0) != CAPHEAP_OK) return;
+    ++*accepted;
+    for (int round = 0; round < 2; round++) {
+        void *small = round ? capheap_alloc(&h, 1) : NULL;
+        if (round) CHECK(small != NULL);
+        size_t l = stats(&h).largest_free;
+        if (stats(&h).free == 0u) { /* the small block took the whole region */
+            CHECK_EQ(l, 0);
+            CHECK(capheap_alloc(&h, 0) == NULL);
+            CHECK_EQ(capheap_free(&h, small), CAPHEAP_OK);
+            continue;
+        }
+        uint32_t nomem = stats(&h).error_count[-CAPHEAP_E_NOMEM];
+        CHECK(capheap_alloc(&h, l + 1) == NULL);
+        CHECK_EQ(stats(&h).error_count[-CAPHEAP_E_NOMEM], nomem + 1);
+        void *p = capheap_alloc(&h, l);
+        CHECK(p != NULL);
+        CHECK(capheap_usable_size(&h, p) >= l);
+        CHECK_EQ(capheap_free(&h, p), CAPHEAP_OK);
+        if (round) CHECK_EQ(capheap_free(&h, small), CAPHEAP_OK);
+    }
+    CHECK_HEAP(&h);
+}
+
+static void test_largest_request_at_every_region_size(void)
+{
+    /* every size up to 3000 bytes, then sizes around each power-of-two
+     * granule count, where the top class of the table changes */
+    size_t accepted = 0;
+    for (size_t s = 0; s <= 3000 && !t_current_failed; s++) largest_request_holds(s, &accepted);
+    for (size_t k = 9; (CAPHEAP_ALIGN << k) + 512 <= sizeof mem_a; k++)
+        for (size_t s = (CAPHEAP_ALIGN << k) - 512; s <= (CAPHEAP_ALIGN << k) + 512 && !t_current_failed;
+             s += 4)
+            largest_request_holds(s, &accepted);
+    CHECK(accepted > 3000);
+}
+
+/* A request larger than the first region can ever serve goes on to the
+ * next region with the capabilities, on every path into the search. */
+static void test_request_beyond_first_region_goes_to_next(void)
+{
+    capheap_init(&H);
+    CHECK_EQ(capheap_add_region_ex(&H, mem_c, 4 * KIB, 1, 5, NULL), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region_ex(&H, mem_b, 64 * KIB, 1, 0, NULL), CAPHEAP_OK);
+    size_t first = rstats(&H, 0).largest_free;
+    CHECK((unsigned char *)rstats(&H, 0).start >= mem_c);
+    unsigned char *in_b[4];
+    in_b[0] = capheap_alloc(&H, first + 1);
+    in_b[1] = capheap_alloc_caps(&H, first + 1, 1);
+    in_b[2] = capheap_aligned_alloc(&H, 64, first - 8);
+    in_b[3] = capheap_calloc(&H, 1, first + 1);
+    for (int i = 0; i < 4; i++) {
+        CHECK(in_b[i] != NULL);
+        CHECK(in_b[i] >= mem_b && in_b[i] < mem_b + 64 * KIB);
+    }
+    void *in_c = capheap_alloc(&H, first);
+    CHECK(in_c != NULL && (unsigned char *)in_c >= mem_c && (unsigned char *)in_c < mem_c + 4 * KIB);
+    CHECK_HEAP(&H);
+    for (int i = 0; i < 4; i++) CHECK_EQ(capheap_free(&H, in_b[i]), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, in_c), CAPHEAP_OK);
+    CHECK_HEAP(&H);
+}
+
 static void test_regions_added_after_allocations(void)
 {
     fresh(4 * KIB, CAPHEAP_CAPS_INTERNAL);
@@ -1148,6 +1218,8 @@ int main(void)
     RUN(test_99_percent_of_64k_in_one_allocation);
     RUN(test_largest_free_is_allocatable_after_fragmentation);
     RUN(test_largest_free_counts_blocks_the_scan_reaches);
+    RUN(test_largest_request_at_every_region_size);
+    RUN(test_request_beyond_first_region_goes_to_next);
     RUN(test_regions_added_after_allocations);
     RUN(test_priority_and_insertion_order);
     RUN(test_caps_dispatch);
