@@ -160,11 +160,11 @@ struct capheap_region {
     uint32_t caps;
     uint32_t fl_map;         /* bit fl: sl_map[fl] != 0 */
     uint32_t end;            /* bytes from base owned by the region (end marker + W) */
-    uint32_t lo;             /* offset of the first payload */
     uint32_t max_req;        /* largest request a block here can serve: end - lo - W (I8) */
-    uint16_t sl_off;         /* offset of the second-level maps */
+    uint16_t lo;             /* offset of the first payload (control data < 64 KiB) */
     int8_t priority;
-    uint8_t nfl;             /* number of first-level classes */
+    uint8_t nfl;             /* number of first-level classes; the second-level
+                                maps follow the class heads */
     uint32_t used;           /* bytes in used blocks */
 #if CAPHEAP_STATS
     uint32_t peak;
@@ -199,6 +199,9 @@ _Static_assert(sizeof(fblk_t) + sizeof(word_t) <= CAPHEAP_MIN_BLOCK,
                "a minimum block must hold header, links and boundary tag");
 _Static_assert(sizeof(capheap_path_stats_t) == 7u * sizeof(uint32_t),
                "path counters are read and zeroed as an array of uint32_t");
+_Static_assert(sizeof(struct capheap_region) + ((33u - GSHIFT) << CAPHEAP_SL_BITS) * sizeof(link_t) +
+                       (33u - GSHIFT) * sizeof(sl_map_t) + 2u * G <= 0xFFFFu,
+               "the first payload offset of any region fits region->lo (16 bits)");
 _Static_assert(sizeof(struct capheap_region) % sizeof(link_t) == 0,
                "class heads follow the region header word-aligned");
 _Static_assert(sizeof(struct capheap_region) >= FIRST_CLASS * sizeof(link_t),
@@ -293,7 +296,7 @@ static inline link_t *heads(const capheap_region_t *r)
 #if !ONE_LEVEL
 static inline sl_map_t *sl_maps(const capheap_region_t *r)
 {
-    return (sl_map_t *)(void *)(rbase(r) + r->sl_off);
+    return (sl_map_t *)(void *)&heads(r)[(unsigned)r->nfl << SLB];
 }
 #endif
 
@@ -405,7 +408,7 @@ HOT void list_remove(capheap_region_t *r, fblk_t *b)
     *(link_t *)link_ptr(pv) = nx;
     if (nx != 0u)
         at(nx)->prev = pv;
-    else if (link_off(r, pv) < r->sl_off) /* it was alone: its list is now empty */
+    else if (link_off(r, pv) < r->lo) /* a head slot: it was alone, its list is now empty */
         bit_clear(r, slot_class(r, pv));
 }
 
@@ -1303,7 +1306,6 @@ void capheap_set_error_handler(capheap_heap_t *heap, capheap_error_fn fn, void *
 /* Geometry of a region of span bytes at a G-aligned base. */
 typedef struct geometry {
     uint32_t nfl;
-    uint32_t sl_off;
     uint32_t lo;  /* first payload offset */
     uint32_t end; /* end marker offset + W */
 } geometry_t;
@@ -1324,7 +1326,6 @@ static bool geometry(size_t span, geometry_t *g)
     size_t endm = ((span - 2u * W) & ~GMASK) + W;
     if (endm < lo - W || endm - (lo - W) < MIN_BLOCK) return false;
     g->nfl = nfl;
-    g->sl_off = (uint32_t)sl_off;
     g->lo = (uint32_t)lo;
     g->end = (uint32_t)(endm + W);
     return true;
@@ -1358,9 +1359,8 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
     r->caps = caps;
     r->fl_map = 0;
     r->end = g.end;
-    r->lo = g.lo;
+    r->lo = (uint16_t)g.lo;
     r->max_req = g.end - g.lo - (uint32_t)W;
-    r->sl_off = (uint16_t)g.sl_off;
     r->priority = (int8_t)(priority < -128 ? -128 : priority > 127 ? 127 : priority);
     r->nfl = (uint8_t)g.nfl;
     r->used = 0;
