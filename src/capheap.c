@@ -162,9 +162,11 @@ struct capheap_region {
     uint32_t end;            /* bytes from base owned by the region (end marker + W) */
     uint32_t max_req;        /* largest request a block here can serve: end - lo - W (I8) */
     uint16_t lo;             /* offset of the first payload (control data < 64 KiB) */
+#if !ONE_LEVEL
+    uint16_t sl_off;         /* offset of the second-level maps */
+#endif
     int8_t priority;
-    uint8_t nfl;             /* number of first-level classes; the second-level
-                                maps follow the class heads */
+    uint8_t nfl;             /* number of first-level classes */
     uint32_t used;           /* bytes in used blocks */
 #if CAPHEAP_STATS
     uint32_t peak;
@@ -296,7 +298,7 @@ static inline link_t *heads(const capheap_region_t *r)
 #if !ONE_LEVEL
 static inline sl_map_t *sl_maps(const capheap_region_t *r)
 {
-    return (sl_map_t *)(void *)&heads(r)[(unsigned)r->nfl << SLB];
+    return (sl_map_t *)(void *)(rbase(r) + r->sl_off);
 }
 #endif
 
@@ -1306,6 +1308,9 @@ void capheap_set_error_handler(capheap_heap_t *heap, capheap_error_fn fn, void *
 /* Geometry of a region of span bytes at a G-aligned base. */
 typedef struct geometry {
     uint32_t nfl;
+#if !ONE_LEVEL
+    uint32_t sl_off; /* second-level maps' offset (after the class heads) */
+#endif
     uint32_t lo;  /* first payload offset */
     uint32_t end; /* end marker offset + W */
 } geometry_t;
@@ -1326,6 +1331,9 @@ static bool geometry(size_t span, geometry_t *g)
     size_t endm = ((span - 2u * W) & ~GMASK) + W;
     if (endm < lo - W || endm - (lo - W) < MIN_BLOCK) return false;
     g->nfl = nfl;
+#if !ONE_LEVEL
+    g->sl_off = (uint32_t)sl_off;
+#endif
     g->lo = (uint32_t)lo;
     g->end = (uint32_t)(endm + W);
     return true;
@@ -1363,6 +1371,9 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
     r->max_req = g.end - g.lo - (uint32_t)W;
     r->priority = (int8_t)(priority < -128 ? -128 : priority > 127 ? 127 : priority);
     r->nfl = (uint8_t)g.nfl;
+#if !ONE_LEVEL
+    r->sl_off = (uint16_t)g.sl_off;
+#endif
     r->used = 0;
 #if CAPHEAP_STATS
     r->peak = 0;
