@@ -103,7 +103,7 @@
  *      capheap_free for the exact guarantee); re-entry is detected.
  *      Cost (x86-64, callgrind, bench W1): about 20 instructions per
  *      operation on average, nearly all of it in free (about 40 per free).
- *      On RV32 the worst-case free is 148 instructions with checks and
+ *      On RV32 the worst-case free is 146 instructions with checks and
  *      statistics, 103 without either (docs/target-figures.md, constructed
  *      longest paths).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
@@ -137,7 +137,7 @@
  * first block fits more often without a scan, at one word of control data
  * per class (4 bytes on 32-bit, 8 on 64-bit: a 64 KiB region has
  * (log2(64 KiB / CAPHEAP_ALIGN) - CAPHEAP_SL_BITS + 2) << CAPHEAP_SL_BITS
- * classes, 400 bytes of control data with 3 on 32-bit) and a second bitmap
+ * classes, 408 bytes of control data with 3 on 32-bit) and a second bitmap
  * level to keep. bench/RESULTS.md has the
  * measured trade-off for every setting (W1 speed, W2 efficiency, control
  * data); docs/target-figures.md the worst case on RV32. */
@@ -155,10 +155,10 @@
  * read of that block's header (on external RAM behind a cache, such as
  * PSRAM, each may be a cache miss: count them in a latency budget). With 1
  * (the first block only, no scanning code) and CAPHEAP_SL_BITS 0 the core is
- * fastest; measured with the default options (bench/, W1): 99.0
- * instructions per operation on average against 108.1 with 4, W2 efficiency
- * 1.5 points lower at 1 MiB, worst case on RV32 144 / 148 instructions per
- * alloc / free against 180 / 148 (constructed longest paths). */
+ * fastest; measured with the default options (bench/, W1): 96.3
+ * instructions per operation on average against 105.3 with 4, W2 efficiency
+ * 1.5 points lower at 1 MiB, worst case on RV32 141 / 146 instructions per
+ * alloc / free against 177 / 146 (constructed longest paths). */
 #ifndef CAPHEAP_FIT_SCAN
 #define CAPHEAP_FIT_SCAN 4
 #endif
