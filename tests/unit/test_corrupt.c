@@ -198,6 +198,24 @@ static void test_region_used_bytes_lie(void)
     CHECK_HEAP(&H);
 }
 
+/* I8: the region's largest request (the fast path's only bound on its class
+ * lookups), found through its known value: capacity - header. */
+static void test_region_largest_request_lies(void)
+{
+    setup();
+    capheap_region_stats_t rs;
+    CHECK_EQ(capheap_get_region_stats(&H, 0, &rs), CAPHEAP_OK);
+    uint32_t *w = rs.start;
+    uint32_t *hit = NULL;
+    for (size_t i = 0; i < 16 && hit == NULL; i++)
+        if (w[i] == (uint32_t)(rs.size - CAPHEAP_HEADER_SIZE)) hit = &w[i];
+    CHECK(hit != NULL);
+    *hit += (uint32_t)CAPHEAP_ALIGN;
+    CHECK(checker_reports());
+    *hit -= (uint32_t)CAPHEAP_ALIGN;
+    CHECK_HEAP(&H);
+}
+
 int main(void)
 {
     RUN(test_healthy_heap_passes);
@@ -213,5 +231,6 @@ int main(void)
     RUN(test_lying_statistics);
 #endif
     RUN(test_region_used_bytes_lie);
+    RUN(test_region_largest_request_lies);
     return t_summary();
 }
