@@ -1226,7 +1226,8 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
       "(quoted above), with a verdict against the RV32 bound for each configuration. Code size stays above "
       "700 B because the measured functions carry what the target's "
       "allocators do not: overlap, wrap and size checks with error codes when a region is added, "
-      "capability and priority order, the failure report, and the fit scan.")
+      "capability and priority order, the failure report, and the fit scan; the page's table of "
+      "where the bytes go gives each function's share, with and without checks and statistics.")
     w("")
 
     # ---------------- targets
