@@ -21,6 +21,7 @@
 #                                        the latency firmware runs (counts not asserted)
 #   <board>.latency_native_smoke         its build around picolibc's / newlib's own malloc runs
 #   an385.demo, rv32.demo                the demos, with their report
+#   an385.demo_readme                    the report README.md quotes is what the demo prints
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BUILD_DIR:-$root/build/target}
