@@ -4,7 +4,8 @@
 README.md quotes bench/RESULTS.md (scripts/bench) and docs/target-figures.md
 (tools/rv32-latency.sh, tools/size-report.sh) by hand. This check reads the generated pages
 and the README and compares every quoted figure: the W1 rows, W2, W4, the RV32 and Cortex-M3
-worst cases and the W5 code sizes. It fails (status 1) naming each figure that differs.
+worst cases and the W5 code sizes; and the option costs include/capheap.h quotes. It fails
+(status 1) naming each figure that differs.
 
     tests/readme-figures.py [REPO_ROOT]
 """
@@ -48,7 +49,7 @@ def same(what, quoted, measured):
     global checked
     checked += 1
     if quoted != measured:
-        problems.append("%s: README says %s, the generated page %s" % (what, quoted, measured))
+        problems.append("%s: quoted %s, the generated page says %s" % (what, quoted, measured))
 
 
 def num(s):
@@ -132,6 +133,31 @@ if w5 and "default" in sizes and "smallest" in sizes:
     same("W5", [g.replace(" ", "") for g in w5.groups()], sizes["default"] + sizes["smallest"])
 elif not w5:
     problems.append("README W5 sentence not found")
+
+# ---- the header's option costs (include/capheap.h quotes the same pages)
+header = (root / "include" / "capheap.h").read_text()
+flat = re.sub(r"\s*\n\s*\*\s*", " ", header)
+
+
+def constructed(heading):
+    a = re.search(r"constructed states \((\d+) / (\d+)\)", section(targets, heading))
+    return [a.group(1), a.group(2)] if a else None
+
+
+hc = re.search(r"worst-case free is (\d+) instructions with checks and statistics, (\d+) without", flat)
+same("header CHECK_LEVEL worst-case free", list(hc.groups()) if hc else None,
+     [(constructed("### Default options") or [None, None])[1],
+      (constructed("### Smallest configuration") or [None, None])[1]])
+hf = re.search(r"W1\): ([0-9.]+) instructions per operation on average against ([0-9.]+) with 4, .*?"
+               r"worst case on RV32 (\d+) / (\d+) instructions per alloc / free against (\d+) / (\d+)", flat)
+fast = row(results, "SL_BITS=0, FIT_SCAN=1", "trade-off FIT_SCAN=1", exact=True)
+dflt = row(results, "SL_BITS=0, FIT_SCAN=4 (default)", "trade-off default", exact=True)
+if hf and fast and dflt:
+    same("header FIT_SCAN W1 means", list(hf.groups()[:2]), [fast[6], dflt[6]])
+    same("header FIT_SCAN RV32", list(hf.groups()[2:]),
+         (constructed("### Speed setting") or []) + (constructed("### Default options") or []))
+else:
+    problems.append("header FIT_SCAN figures not found")
 
 for p in problems:
     print("readme-figures: " + p)
