@@ -88,13 +88,12 @@ for heading, readme_label in (("### Default options", "capheap default (construc
                               ("### Two-level bitmap", "capheap two-level bitmap")):
     sec = section(targets, heading)
     a = re.search(r"over the workloads \((\d+) / (\d+)\) and the constructed states \((\d+) / (\d+)\)", sec)
-    q = row(readme, readme_label, "README RV32 " + readme_label)
+    q = row(readme, readme_label, "README RV32 " + readme_label, skip=0)  # the label quotes too
     if not a or not q:
         problems.append("RV32 %s: figures not found" % heading)
         continue
-    cons = re.search(r"constructed[^:]*: (\d+) / (\d+)\)", readme_label + next(
-        (line for line in readme.splitlines() if line.startswith("| " + readme_label)), ""))
-    same("RV32 %s workload maxima" % heading, [num(q[0]), num(q[1])], [a.group(1), a.group(2)])
+    cons = re.search(r"constructed[^:]*: (\d+) / (\d+)\)", q[0])
+    same("RV32 %s workload maxima" % heading, [num(q[1]), num(q[2])], [a.group(1), a.group(2)])
     same("RV32 %s constructed" % heading, list(cons.groups()) if cons else None, [a.group(3), a.group(4)])
 
 # ---- Cortex-M3: maximum and median range per call, default and smallest
