@@ -155,8 +155,8 @@
  * read of that block's header (on external RAM behind a cache, such as
  * PSRAM, each may be a cache miss: count them in a latency budget). With 1
  * (the first block only, no scanning code) and CAPHEAP_SL_BITS 0 the core is
- * fastest; measured with the default options (bench/, W1): 96.3
- * instructions per operation on average against 105.3 with 4, W2 efficiency
+ * fastest; measured with the default options (bench/, W1): 94.4
+ * instructions per operation on average against 102.5 with 4, W2 efficiency
  * 1.5 points lower at 1 MiB, worst case on RV32 141 / 146 instructions per
  * alloc / free against 177 / 146 (constructed longest paths). */
 #ifndef CAPHEAP_FIT_SCAN
