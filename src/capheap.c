@@ -309,7 +309,9 @@ static inline link_t *heads(const capheap_region_t *r)
 
 /* &heads(r)[idx]. With FEW_REGS it is written as one offset from the
  * region base, which the compiler folds into the addressing mode of the
- * load or store instead of keeping heads(r) in a register. */
+ * load or store instead of keeping heads(r) in a register. Elsewhere it is
+ * a macro: as an inline function it changed gcc's inlining on RV32 and cost
+ * the two-level build's worst case an instruction. */
 #if FEW_REGS
 static inline link_t *head_slot(const capheap_region_t *r, unsigned idx)
 {
