@@ -468,8 +468,9 @@ HOT unsigned find_class(capheap_region_t *r, unsigned idx)
 /* The good class: the first whose every block holds size bytes (n
  * granules). Class indices are contiguous across octaves, so it is own, or
  * own + 1 when n is not the smallest size of its class. */
-static inline unsigned good_class(size_t size, uint32_t n, unsigned own, unsigned sh)
+static inline unsigned good_class(size_t size, unsigned own, unsigned sh)
 {
+    uint32_t n = (uint32_t)(size >> GSHIFT);
 #if ONE_LEVEL && CAPHEAP_USE_INTRINSICS
     /* With a count-leading-zeros instruction, the class after that of n - 1
      * (n >= 2: requests are at least MIN_BLOCK) is one instruction or two.
@@ -481,11 +482,9 @@ static inline unsigned good_class(size_t size, uint32_t n, unsigned own, unsigne
     (void)n;
     return class_of((uint32_t)((size - G) >> GSHIFT)) + 1u;
 #else
-    (void)size;
     return class_of(n - 1u) + 1u;
 #endif
 #else
-    (void)size;
     return own + (unsigned)((n & ((1u << sh) - 1u)) != 0u);
 #endif
 }
@@ -509,7 +508,7 @@ HOT unsigned region_find(capheap_region_t *r, size_t size)
         return own;
     }
     PATH(r, searches);
-    return find_class(r, good_class(size, n, own, sh));
+    return find_class(r, good_class(size, own, sh));
 }
 
 /* Take a block of at least size bytes out of region r's lists; NULL if
@@ -558,7 +557,7 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
         PATH(r, own_class);
     } else {
         PATH(r, searches);
-        unsigned idx = find_class(r, good_class(size, n, own, sh));
+        unsigned idx = find_class(r, good_class(size, own, sh));
         if (idx == UINT_MAX) return NULL;
         b = scan_list(r, idx, size, (CAPHEAP_FIT_SCAN + 1u) / 2u);
     }
@@ -1694,7 +1693,7 @@ static void check_lists(checker_t *c, const capheap_region_t *r, size_t nfree)
     unsigned sh;
     unsigned own = class_and_width(nmax, &sh);
     if (r->max_req != r->end - r->lo - (uint32_t)W || own >= nclass ||
-        (good_class((size_t)nmax << GSHIFT, nmax, own, sh) >> SLB) > r->nfl)
+        (good_class((size_t)nmax << GSHIFT, own, sh) >> SLB) > r->nfl)
         problem(c, "largest request or class table size wrong for the region", r);
 #if ONE_LEVEL
     if ((r->fl_map & ((1u << FIRST_CLASS) - 1u)) != 0u)
