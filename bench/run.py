@@ -44,7 +44,7 @@ W2_SEEDS = 100
 
 # label -> (binary suffix, adapter name in that binary, description)
 ALLOCS = {
-    "capheap": ("glibc", "capheap", "capheap, default build (CHECK_LEVEL 1, STATS 1, SL_BITS 0, FIT_SCAN 4)"),
+    "capheap": ("glibc", "capheap", "capheap, default build (CHECK_LEVEL 1, STATS 1, SL_BITS 0, FIT_SCAN 5)"),
     "capheap-lean": ("cap-lean", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
     "capheap-nostats": ("cap-nostats", "capheap", "capheap, CAPHEAP_STATS=0"),
     "capheap-nocheck": ("cap-nocheck", "capheap", "capheap, CAPHEAP_CHECK_LEVEL=0"),
@@ -76,9 +76,9 @@ SYSTEM = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
 SL_OF = {"capheap-fastlean": ("SL_BITS=0, FIT_SCAN=1, lean options (CHECK_LEVEL 0, STATS 0)", "scan1 lean"),
          "capheap-fast": ("SL_BITS=0, FIT_SCAN=1", "scan1"),
          "capheap-scan2lean": ("SL_BITS=0, FIT_SCAN=2, lean options (CHECK_LEVEL 0, STATS 0)", "scan2 lean"),
-         "capheap-lean": ("SL_BITS=0, FIT_SCAN=4, lean options (CHECK_LEVEL 0, STATS 0)", "lean"),
+         "capheap-lean": ("SL_BITS=0, FIT_SCAN=5, lean options (CHECK_LEVEL 0, STATS 0)", "lean"),
          "capheap-scan8lean": ("SL_BITS=0, FIT_SCAN=8, lean options (CHECK_LEVEL 0, STATS 0)", "scan8 lean"),
-         "capheap": ("SL_BITS=0, FIT_SCAN=4 (default)", "default"),
+         "capheap": ("SL_BITS=0, FIT_SCAN=5 (default)", "default"),
          "capheap-sl1": ("SL_BITS=1, FIT_SCAN=1", "SL1"),
          "capheap-sl2": ("SL_BITS=2, FIT_SCAN=1", "SL2"),
          "capheap-sl3lean": ("SL_BITS=3, FIT_SCAN=1, lean options (CHECK_LEVEL 0, STATS 0)", "SL3 lean"),
@@ -1068,9 +1068,10 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
     w("")
     w("Speed against memory efficiency: the same core built with other options, measured in this run. "
       "The default has one class per power of two (`SL_BITS=0`), so a single bitmap word and lists that "
-      "rarely switch between empty and non-empty, and examines up to 4 blocks of the request's own class "
-      "(and 2 of the next) for the tightest fit (`FIT_SCAN=4`). Without the scan (`FIT_SCAN=1`) it is "
-      "fastest and less efficient; the lean rows with `FIT_SCAN` 1, 2, 4 and 8 are the curve of the scan "
+      "rarely switch between empty and non-empty, and examines up to 5 blocks of the request's own class, "
+      "stopping at the second that fits, (and 2 of the next) for the tighter fit (`FIT_SCAN=5`). Without the "
+      "scan (`FIT_SCAN=1`) it is fastest and less efficient; the lean rows with `FIT_SCAN` 1, 2, 5 and 8 are "
+      "the curve of the scan "
       "alone. `SL_BITS=1..5` with `FIT_SCAN=1` is the two-level bitmap of TLSF "
       "(`SL_BITS=3` was the default before this table led to the change). W1 is the variant free; W2 is "
       "p = 0.3.")
@@ -1165,9 +1166,10 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
           "Of the default's %.1f over lean, pointer validation and the re-entry mark (`CAPHEAP_CHECK_LEVEL` 1) "
           "account for %.1f and statistics (`CAPHEAP_STATS` 1) for %.1f (the table of option costs). "
           "The lean core's mean is %s o1heap's; it is above o1heap in %s. The fit scan (`CAPHEAP_FIT_SCAN` "
-          "4: up to 4 blocks of the own class and 2 of the next examined, which is what brings W2 up to the "
-          "two-level bitmap's efficiency) costs %.1f per operation on average: without it, with the lean "
-          "options, the mean is %.1f, at or below o1heap's in %d of 6 cells%s%s (trade-off table). What remains there is spread over the profile's "
+          "5: up to 5 blocks of the own class, stopping at the second that fits, and 2 of the next, which is "
+          "what brings W2 up to the two-level bitmap's efficiency) costs %.1f per operation on average: "
+          "without it, with the lean options, the mean is %.1f, at or below o1heap's in %d of 6 cells%s%s "
+          "(trade-off table). What remains there is spread over the profile's "
           "lines; the path table shows %s bitmap updates per operation in the 64 KiB cells and %s in the "
           "1 MiB cells. o1heap rounds every request up to a power of two, never looks at the request's own "
           "class and never splits to the exact size; it pays for that in W2 (60.5%% at 64 KiB against "
@@ -1194,7 +1196,7 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
               "%.1f%%; the other %.1f points are fragmentation at the first unexplained failure: the free bytes "
               "are there, split between blocks smaller than the request (sizes go up to 1 KiB, 1/64 of the "
               "heap). Fit policy moves it little: the fit scan adds under a point (trade-off table), and "
-              "examining twice as many blocks (`FIT_SCAN=8`, lean options) gives %s%%; an exhaustive best "
+              "examining up to 8 blocks (`FIT_SCAN=8`, lean options) gives %s%%; an exhaustive best "
               "fit (every block of the two classes examined), tried in the core's development, gave %s%%. "
               "Good fit first, own class first, top or bottom carving, size-segregated carving were all "
               "within 0.1 point of each other. What umm_malloc (94.4%%) has and capheap has not is a smaller "

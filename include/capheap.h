@@ -36,11 +36,12 @@
  * per class finds the smallest non-empty class that is large enough with one
  * count-trailing-zeros (with CAPHEAP_SL_BITS 1..5 there are 2^SL_BITS classes
  * per power of two and a two-level bitmap, as in TLSF). Neighbouring free
- * blocks are merged on free through boundary tags. Allocation first looks at
- * the first CAPHEAP_FIT_SCAN (default 4) blocks of the request's own class and
- * takes the one that fits most tightly; if none fits, it takes the tightest
- * of the first blocks of the smallest non-empty class whose every block is
- * large enough (good fit). The walks are bounded, so both steps are O(1).
+ * blocks are merged on free through boundary tags. Allocation first walks
+ * the first CAPHEAP_FIT_SCAN (default 5) blocks of the request's own class,
+ * stopping at the second that fits, and takes the tighter fit; if none fits,
+ * it takes the tighter of the first two blocks of the smallest non-empty
+ * class whose every block is large enough (good fit). The walks are
+ * bounded, so both steps are O(1).
  * Because the own class is always looked at, the largest free block that
  * capheap reports can always really be allocated.
  *
@@ -146,21 +147,22 @@
 #endif
 
 /* CAPHEAP_FIT_SCAN: how many blocks of the request's own size class an
- * allocation examines for the tightest fit (1..8, default 4). Above 1, when
- * the own class has no block that fits, the tightest of the first
- * (CAPHEAP_FIT_SCAN + 1) / 2 blocks of the good-fit class is taken instead
- * of its first; a walk stops early at a block at most 1/8 larger than
- * needed. The walks are bounded, so allocation stays O(1): on RV32 each
- * block examined costs 5 to 10 instructions in the worst case, and one
- * read of that block's header (on external RAM behind a cache, such as
- * PSRAM, each may be a cache miss: count them in a latency budget). With 1
- * (the first block only, no scanning code) and CAPHEAP_SL_BITS 0 the core is
- * fastest; measured with the default options (bench/, W1): 94.4
- * instructions per operation on average against 102.5 with 4, W2 efficiency
- * 1.5 points lower at 1 MiB, worst case on RV32 141 / 146 instructions per
- * alloc / free against 177 / 146 (constructed longest paths). */
+ * allocation examines at most (1..8, default 5). The walk stops at the
+ * second block that fits, or earlier at a block at most 1/8 larger than
+ * needed, and the tighter fit is taken. Above 1, when the own class has no
+ * block that fits, the tighter of the first two blocks of the good-fit class
+ * is taken instead of its first (its first alone with 2). The walks are
+ * bounded, so allocation stays O(1): on RV32 each block examined costs 5 to
+ * 10 instructions in the worst case, and one read of that block's header
+ * (on external RAM behind a cache, such as PSRAM, each may be a cache miss:
+ * count them in a latency budget). With 1 (the first block only, no
+ * scanning code) and CAPHEAP_SL_BITS 0 the core is fastest; measured with
+ * the default options (bench/, W1): 94.4 instructions per operation on
+ * average against 101.8 with 5, W2 efficiency 1.5 points lower at 1 MiB,
+ * worst case on RV32 141 / 146 instructions per alloc / free against
+ * 182 / 146 (constructed longest paths). */
 #ifndef CAPHEAP_FIT_SCAN
-#define CAPHEAP_FIT_SCAN 4
+#define CAPHEAP_FIT_SCAN 5
 #endif
 
 /* CAPHEAP_GLOBAL: 1 (default) defines the global heap capheap_global and the

@@ -522,8 +522,9 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
     return b;
 }
 #else
-/* The block that fits size bytes most tightly among the first k blocks of
- * list idx, or NULL; stops at a block at most size/8 larger than needed. */
+/* The tighter of the first two blocks that fit size bytes among the first
+ * k blocks of list idx (the one fit if there is one, NULL if none); stops
+ * at a block at most size/8 larger than needed. */
 HOT fblk_t *scan_list(const capheap_region_t *r, unsigned idx, size_t size, unsigned k)
 {
     fblk_t *best = NULL;
@@ -534,19 +535,27 @@ HOT fblk_t *scan_list(const capheap_region_t *r, unsigned idx, size_t size, unsi
         if (l == 0u) break;
         fblk_t *x = at(l);
         size_t xs = bsize(x);
-        if (xs >= size && xs - size < slack) {
-            best = x;
-            slack = xs - size;
-            if (slack <= (size >> 3)) break;
+        if (xs >= size) {
+            bool second = best != NULL;
+            if (xs - size < slack) {
+                best = x;
+                slack = xs - size;
+                if (slack <= (size >> 3)) break;
+            }
+            if (second) break;
         }
         l = x->next;
     }
     return best;
 }
 
-/* As above, with CAPHEAP_FIT_SCAN blocks of the own class examined instead
- * of its head only, and the tightest of the first (CAPHEAP_FIT_SCAN + 1) / 2
- * blocks of the good-fit class taken instead of its head. */
+/* Blocks of the good-fit class examined: every one fits, so the scan takes
+ * the tighter of its first two (its head alone with CAPHEAP_FIT_SCAN 2). */
+#define GOOD_SCAN (CAPHEAP_FIT_SCAN >= 3 ? 2u : 1u)
+
+/* As above, with up to CAPHEAP_FIT_SCAN blocks of the own class examined
+ * instead of its head only, and the tighter of the first two blocks of the
+ * good-fit class taken instead of its head. */
 HOT fblk_t *region_take(capheap_region_t *r, size_t size)
 {
     uint32_t n = (uint32_t)(size >> GSHIFT);
@@ -559,7 +568,7 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
         PATH(r, searches);
         unsigned idx = find_class(r, good_class(size, own, sh));
         if (idx == UINT_MAX) return NULL;
-        b = scan_list(r, idx, size, (CAPHEAP_FIT_SCAN + 1u) / 2u);
+        b = scan_list(r, idx, size, GOOD_SCAN);
     }
     list_remove(r, b);
     return b;

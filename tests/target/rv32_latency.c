@@ -323,7 +323,7 @@ static void unplace(void *const *p, int n)
 static int crafted_alloc(const char *name, const unsigned *own, int nown, const unsigned *good, int ngood,
                          unsigned req)
 {
-    void *o[4], *g[4];
+    void *o[8], *g[8];
     if (!crafted_fresh() || !place(own, nown, o) || !place(good, ngood, g))
         return 1;
     unplace(g, ngood);
@@ -366,14 +366,20 @@ static int crafted_free(void)
     return 0;
 }
 
+/* Blocks of the own class the fit scan examines (at least 2: the FIT_SCAN 1
+ * build runs the same states). */
+#define SCAN (CAPHEAP_FIT_SCAN < 2 ? 2 : CAPHEAP_FIT_SCAN)
+
 static int crafted(void)
 {
-    /* request 48 granules: own class 32..63, next class 64..127; 1/8 of 48 is 6 */
-    static const unsigned improving[] = {62, 60, 58, 56}, small[] = {40, 40, 40, 40};
+    /* request 48 granules: own class 32..63, next class 64..127; 1/8 of 48 is 6.
+     * own-scan-last: blocks too small, then two that fit, the second tighter, at
+     * the end of the walk (the scan stops at the second block that fits). */
+    static const unsigned last[8] = {40, 40, 40, 40, 40, 40, 62, 60}, small[8] = {40, 40, 40, 40, 40, 40, 40, 40};
     static const unsigned two[] = {120, 70}, one[] = {70};
-    return crafted_alloc("own-scan-4th", improving, 4, NULL, 0, 48) ||
-           crafted_alloc("search-tighter-2nd", small, 4, two, 2, 48) ||
-           crafted_alloc("search-list-empties", small, 4, one, 1, 48) || crafted_free();
+    return crafted_alloc("own-scan-last", last + 8 - SCAN, SCAN, NULL, 0, 48) ||
+           crafted_alloc("search-tighter-2nd", small, SCAN, two, 2, 48) ||
+           crafted_alloc("search-list-empties", small, SCAN, one, 1, 48) || crafted_free();
 }
 #endif
 

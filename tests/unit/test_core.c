@@ -1189,8 +1189,24 @@ static void test_fit_policy_one_class_per_octave(void)
 #if CAPHEAP_FIT_SCAN == 1
     CHECK((unsigned char *)capheap_alloc(&H, req) == b[0]);
 #else
-    /* none within 1/8: the tightest of the first CAPHEAP_FIT_SCAN */
-    CHECK((unsigned char *)capheap_alloc(&H, req) == b[CAPHEAP_FIT_SCAN < 5 ? CAPHEAP_FIT_SCAN - 1 : 4]);
+    /* none within 1/8: the walk stops at the second block that fits and
+     * takes the tighter of the two (24, not 30), although tighter ones follow */
+    CHECK((unsigned char *)capheap_alloc(&H, req) == b[1]);
+#endif
+    CHECK_HEAP(&H);
+
+    /* Blocks too small do not count as fits: the walk goes past them to the
+     * second that fits, if it is among the first CAPHEAP_FIT_SCAN. */
+    static const unsigned g4[] = {17, 16, 30, 24, 19};
+    fresh(64 * KIB, 0);
+    free_in_list_order(g4, 5, b);
+    unsigned char *q = capheap_alloc(&H, req);
+#if CAPHEAP_FIT_SCAN >= 4
+    CHECK(q == b[3]); /* 30 and 24 fit: the tighter */
+#elif CAPHEAP_FIT_SCAN == 3
+    CHECK(q == b[2]); /* only 30 is within the walk */
+#else
+    for (int i = 0; i < 5; i++) CHECK(q != b[i]); /* no fit in the walk: another class serves */
 #endif
     CHECK_HEAP(&H);
 
@@ -1202,8 +1218,8 @@ static void test_fit_policy_one_class_per_octave(void)
 #if CAPHEAP_FIT_SCAN == 1
     CHECK(p == b[4]); /* its head */
 #else
-    /* the tightest of its first (CAPHEAP_FIT_SCAN + 1) / 2 */
-    CHECK(p == b[(CAPHEAP_FIT_SCAN + 1) / 2 >= 3 ? 6 : (CAPHEAP_FIT_SCAN + 1) / 2 == 2 ? 5 : 4]);
+    /* the tighter of its first two (60, 40), or its head with CAPHEAP_FIT_SCAN 2 */
+    CHECK(p == b[CAPHEAP_FIT_SCAN >= 3 ? 5 : 4]);
 #endif
     CHECK_HEAP(&H);
     /* The rest of the split block went back: the heap lost exactly the request's block. */
