@@ -147,13 +147,16 @@ hc = re.search(r"worst-case free is (\d+) instructions with checks and statistic
 same("header CHECK_LEVEL worst-case free", list(hc.groups()) if hc else None,
      [(constructed("### Default options") or [None, None])[1],
       (constructed("### Smallest configuration") or [None, None])[1]])
-hf = re.search(r"W1\): ([0-9.]+) instructions per operation on average against ([0-9.]+) with 4, .*?"
+# The default scan length, as the header defines it; the header's sentence names it too.
+ds = re.search(r"#define CAPHEAP_FIT_SCAN (\d+)", header)
+hf = re.search(r"W1\): ([0-9.]+) instructions per operation on average against ([0-9.]+) with (\d+), .*?"
                r"worst case on RV32 (\d+) / (\d+) instructions per alloc / free against (\d+) / (\d+)", flat)
 fast = row(results, "SL_BITS=0, FIT_SCAN=1", "trade-off FIT_SCAN=1", exact=True)
-dflt = row(results, "SL_BITS=0, FIT_SCAN=4 (default)", "trade-off default", exact=True)
+dflt = row(results, "SL_BITS=0, FIT_SCAN=%s (default)" % (ds.group(1) if ds else "?"), "trade-off default",
+           exact=True)
 if hf and fast and dflt:
-    same("header FIT_SCAN W1 means", list(hf.groups()[:2]), [fast[6], dflt[6]])
-    same("header FIT_SCAN RV32", list(hf.groups()[2:]),
+    same("header FIT_SCAN W1 means", list(hf.groups()[:3]), [fast[6], dflt[6], ds.group(1)])
+    same("header FIT_SCAN RV32", list(hf.groups()[3:]),
          (constructed("### Speed setting") or []) + (constructed("### Default options") or []))
 else:
     problems.append("header FIT_SCAN figures not found")
