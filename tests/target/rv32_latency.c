@@ -375,7 +375,8 @@ static int crafted(void)
     /* request 48 granules: own class 32..63, next class 64..127; 1/8 of 48 is 6.
      * own-scan-last: blocks too small, then two that fit, the second tighter, at
      * the end of the walk (the scan stops at the second block that fits). */
-    static const unsigned last[8] = {40, 40, 40, 40, 40, 40, 62, 60}, small[8] = {40, 40, 40, 40, 40, 40, 40, 40};
+    static const unsigned last[8] = {40, 40, 40, 40, 40, 40, 62, 60};
+    static const unsigned small[8] = {40, 40, 40, 40, 40, 40, 40, 40};
     static const unsigned two[] = {120, 70}, one[] = {70};
     return crafted_alloc("own-scan-last", last + 8 - SCAN, SCAN, NULL, 0, 48) ||
            crafted_alloc("search-tighter-2nd", small, SCAN, two, 2, 48) ||
