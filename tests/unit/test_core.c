@@ -1164,64 +1164,55 @@ static void free_in_list_order(const unsigned *g, int n, unsigned char **blk)
     CHECK_HEAP(&H);
 }
 
+/* A fresh region whose lists hold free blocks of g[i] granules (see
+ * free_in_list_order), then one allocation of req bytes: *got is the block
+ * it got, and the heap is checked after it. */
+static void alloc_after(const unsigned *g, int n, unsigned char **blk, size_t req, unsigned char **got)
+{
+    fresh(64 * KIB, 0);
+    free_in_list_order(g, n, blk);
+    *got = capheap_alloc(&H, req);
+    CHECK_HEAP(&H);
+}
+
 /* Header: CAPHEAP_SL_BITS 0 (one class per power of two) and CAPHEAP_FIT_SCAN:
  * which free block an allocation takes. Requests of 18 granules; the own
  * class holds blocks of 16..31 granules, the good class 32..63. */
 static void test_fit_policy_one_class_per_octave(void)
 {
     const size_t req = 18 * CAPHEAP_ALIGN - CAPHEAP_HEADER_SIZE;
-    unsigned char *b[8];
-    static const unsigned g1[] = {30, 20, 18, 17};
-    fresh(64 * KIB, 0);
-    free_in_list_order(g1, 4, b);
-#if CAPHEAP_FIT_SCAN == 1
-    CHECK((unsigned char *)capheap_alloc(&H, req) == b[0]); /* the head fits: taken */
-#else
-    /* the scan stops at a block within 1/8 of the request (20 for 18), even
-     * though an exact one (18) follows */
-    CHECK((unsigned char *)capheap_alloc(&H, req) == b[1]);
-#endif
-    CHECK_HEAP(&H);
+    unsigned char *b[8], *p = NULL;
 
-    static const unsigned g2[] = {30, 24, 22, 21, 19};
-    fresh(64 * KIB, 0);
-    free_in_list_order(g2, 5, b);
-#if CAPHEAP_FIT_SCAN == 1
-    CHECK((unsigned char *)capheap_alloc(&H, req) == b[0]);
-#else
-    /* none within 1/8: the walk stops at the second block that fits and
+    /* FIT_SCAN 1: the head fits and is taken. Above: the scan stops at a
+     * block within 1/8 of the request (20 for 18), even though an exact one
+     * (18) follows */
+    static const unsigned g1[] = {30, 20, 18, 17};
+    alloc_after(g1, 4, b, req, &p);
+    CHECK(p == b[CAPHEAP_FIT_SCAN == 1 ? 0 : 1]);
+
+    /* None within 1/8: the walk stops at the second block that fits and
      * takes the tighter of the two (24, not 30), although tighter ones follow */
-    CHECK((unsigned char *)capheap_alloc(&H, req) == b[1]);
-#endif
-    CHECK_HEAP(&H);
+    static const unsigned g2[] = {30, 24, 22, 21, 19};
+    alloc_after(g2, 5, b, req, &p);
+    CHECK(p == b[CAPHEAP_FIT_SCAN == 1 ? 0 : 1]);
 
     /* Blocks too small do not count as fits: the walk goes past them to the
      * second that fits, if it is among the first CAPHEAP_FIT_SCAN. */
     static const unsigned g4[] = {17, 16, 30, 24, 19};
-    fresh(64 * KIB, 0);
-    free_in_list_order(g4, 5, b);
-    unsigned char *q = capheap_alloc(&H, req);
+    alloc_after(g4, 5, b, req, &p);
 #if CAPHEAP_FIT_SCAN >= 4
-    CHECK(q == b[3]); /* 30 and 24 fit: the tighter */
+    CHECK(p == b[3]); /* 30 and 24 fit: the tighter */
 #elif CAPHEAP_FIT_SCAN == 3
-    CHECK(q == b[2]); /* only 30 is within the walk */
+    CHECK(p == b[2]); /* only 30 is within the walk */
 #else
-    for (int i = 0; i < 5; i++) CHECK(q != b[i]); /* no fit in the walk: another class serves */
+    for (int i = 0; i < 5; i++) CHECK(p != b[i]); /* no fit in the walk: another class serves */
 #endif
-    CHECK_HEAP(&H);
 
-    /* The own class has no block that fits: the good class serves. */
+    /* The own class has no block that fits: the good class serves, with its
+     * head (FIT_SCAN 1 and 2) or the tighter of its first two (60, 40). */
     static const unsigned g3[] = {17, 16, 17, 16, 60, 40, 33};
-    fresh(64 * KIB, 0);
-    free_in_list_order(g3, 7, b);
-    unsigned char *p = capheap_alloc(&H, req);
-#if CAPHEAP_FIT_SCAN == 1
-    CHECK(p == b[4]); /* its head */
-#else
-    /* the tighter of its first two (60, 40), or its head with CAPHEAP_FIT_SCAN 2 */
+    alloc_after(g3, 7, b, req, &p);
     CHECK(p == b[CAPHEAP_FIT_SCAN >= 3 ? 5 : 4]);
-#endif
-    CHECK_HEAP(&H);
     /* The rest of the split block went back: the heap lost exactly the request's block. */
     CHECK_EQ(capheap_usable_size(&H, p), 18u * CAPHEAP_ALIGN - CAPHEAP_HEADER_SIZE);
 }
