@@ -1187,13 +1187,14 @@ size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
     }
     found_t f;
     capheap_error_t err = locate(heap, ptr, &f);
-    if (err != CAPHEAP_OK) count_error(heap, err);
-    leave(heap, tok);
-    if (err != CAPHEAP_OK) {
-        raise_error(heap, err, ptr, 0, 0);
-        return 0;
+    if (err == CAPHEAP_OK) {
+        leave(heap, tok);
+        return f.size - W;
     }
-    return f.size - W;
+    count_error(heap, err);
+    leave(heap, tok);
+    raise_error(heap, err, ptr, 0, 0);
+    return 0;
 }
 
 /* ===================================================================== */
