@@ -1236,6 +1236,11 @@ static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
             fblk_t *p = (fblk_t *)(void *)((char *)blk - ps);
             list_remove(r, p);
             if (ns != 0u) list_remove(r, n);
+#if CAPHEAP_CHECK_LEVEL >= 1
+            /* The old header reads as free (a later free of the old pointer
+             * is a DOUBLE_FREE) unless the move or the new block covers it. */
+            blk->hdr = prev | (word_t)cur;
+#endif
             ch_memmove((char *)p + W, (char *)blk + W, cur - W);
             p->hdr = (word_t)(ps + cur + ns) | F_PREV_USED;
             /* carve leaves a split-off tail free: its follower must say so */

@@ -621,6 +621,37 @@ static void test_realloc_grows_into_previous(void)
     CHECK_HEAP(&H);
 }
 
+/* The old pointer of a block realloc moved down, into the part of the
+ * freed neighbour that stays free, is a double free (not an invalid
+ * pointer): its header must read as free. */
+static void test_realloc_moved_down_old_pointer_is_double_free(void)
+{
+#if CAPHEAP_CHECK_LEVEL >= 1
+    fresh(8 * KIB, 0);
+    void *a = capheap_alloc(&H, 500);
+    unsigned char *b = capheap_alloc(&H, 100);
+    void *c = capheap_alloc(&H, 100); /* keeps b's next neighbour used */
+    CHECK(a && b && c);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    unsigned char *nb = capheap_realloc(&H, b, 300);
+    CHECK(nb == a); /* moved down; the new block ends before b's old header */
+    CHECK(nb + capheap_usable_size(&H, nb) < b - CAPHEAP_HEADER_SIZE);
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(LOG.count, 1);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_DOUBLE_FREE);
+    CHECK(capheap_realloc(&H, b, 50) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(capheap_usable_size(&H, b), 0);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(LOG.count, 3);
+    CHECK_HEAP(&H);
+    CHECK_EQ(capheap_free(&H, nb), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, c), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+#endif
+}
+
 static void test_realloc_moves_and_keeps_caps(void)
 {
     capheap_init(&H);
@@ -1250,6 +1281,7 @@ int main(void)
     RUN(test_realloc_null_and_zero);
     RUN(test_realloc_shrink_and_grow_in_place);
     RUN(test_realloc_grows_into_previous);
+    RUN(test_realloc_moved_down_old_pointer_is_double_free);
     RUN(test_realloc_moves_and_keeps_caps);
     RUN(test_free_null);
 #if CAPHEAP_CHECK_LEVEL >= 1
