@@ -624,7 +624,11 @@ typedef struct capheap_allocator {
 /** Allocate / free / resize through a handle: capheap_aligned_alloc_caps,
  *  capheap_free and capheap_realloc_caps with the handle's heap, caps and
  *  alignment. A NULL handle returns NULL / CAPHEAP_E_ARGUMENT. The realloc
- *  keeps the handle's alignment when the block moves. */
+ *  result has the handle's capabilities and alignment: with an alignment
+ *  above CAPHEAP_ALIGN, a block that has both shrinks in place, and any
+ *  other (growing, misaligned, or in a region without the caps) moves to a
+ *  new aligned block; a bad ptr returns NULL with its error reported once,
+ *  as for capheap_free, and nothing is allocated. */
 void *capheap_allocator_alloc(const capheap_allocator_t *a, size_t size);
 int capheap_allocator_free(const capheap_allocator_t *a, void *ptr);
 void *capheap_allocator_realloc(const capheap_allocator_t *a, void *ptr, size_t size);

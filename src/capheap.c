@@ -1177,9 +1177,11 @@ int capheap_free(capheap_heap_t *heap, void *ptr)
 #endif
 }
 
-size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
+/* Usable bytes of the live block at ptr (heap and ptr not NULL), and its
+ * region's capabilities in *caps; errors as for capheap_usable_size
+ * (counted, reported, 0 returned). */
+static size_t query_block(capheap_heap_t *heap, void *ptr, uint32_t *caps)
 {
-    if (ptr == NULL || heap == NULL) return 0;
     uintptr_t tok = 0;
     if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, ptr, 0, 0);
@@ -1188,6 +1190,7 @@ size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
     found_t f;
     capheap_error_t err = locate(heap, ptr, &f);
     if (err == CAPHEAP_OK) {
+        *caps = f.r->caps;
         leave(heap, tok);
         return f.size - W;
     }
@@ -1195,6 +1198,13 @@ size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
     leave(heap, tok);
     raise_error(heap, err, ptr, 0, 0);
     return 0;
+}
+
+size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
+{
+    if (ptr == NULL || heap == NULL) return 0;
+    uint32_t caps;
+    return query_block(heap, ptr, &caps);
 }
 
 /* ===================================================================== */
@@ -1828,17 +1838,19 @@ void *capheap_allocator_realloc(const capheap_allocator_t *a, void *ptr, size_t 
     if (a->align <= G || ptr == NULL || size == 0u)
         return ptr == NULL ? capheap_allocator_alloc(a, size)
                            : capheap_realloc_caps(a->heap, ptr, size, a->caps);
-    /* Keep the handle's alignment: resize in place only if still aligned,
-     * else move to a fresh aligned block. */
-    if (((uintptr_t)ptr & (a->align - 1u)) == 0u) {
-        size_t have = capheap_usable_size(a->heap, ptr);
-        if (have == 0u) return NULL; /* error already reported */
-        if (have >= size) return ptr;
-    }
+    if (a->heap == NULL) return NULL;
+    /* A bad pointer fails here, reported once, before anything moves. */
+    uint32_t caps = 0;
+    size_t have = query_block(a->heap, ptr, &caps);
+    if (have == 0u) return NULL;
+    /* Keep the handle's alignment and capabilities: a block that has both
+     * shrinks in place (realloc never moves a shrinking block in a region
+     * with the caps); anything else moves to a fresh aligned block. */
+    if (((uintptr_t)ptr & (a->align - 1u)) == 0u && (caps & a->caps) == a->caps && size <= have)
+        return capheap_realloc_caps(a->heap, ptr, size, a->caps);
     void *n = capheap_aligned_alloc_caps(a->heap, a->align, size, a->caps);
     if (n == NULL) return NULL;
-    size_t keep = capheap_usable_size(a->heap, ptr);
-    ch_memcpy(n, ptr, keep < size ? keep : size);
+    ch_memcpy(n, ptr, have < size ? have : size);
     (void)capheap_free(a->heap, ptr);
     return n;
 }

@@ -1059,6 +1059,45 @@ static void test_walk(void)
     CHECK_EQ(cr.blocks_free, 3);
 }
 
+/* Header: a handle's realloc result has the handle's capabilities and
+ * alignment; a bad pointer fails before anything is allocated. */
+static void test_handle_realloc_keeps_caps_and_refuses_bad_pointers(void)
+{
+    capheap_init(&H);
+    t_log_errors(&H, &LOG);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 16 * KIB, CAPHEAP_CAPS_INTERNAL), 0);
+    CHECK_EQ(capheap_add_region(&H, mem_c, 16 * KIB, CAPHEAP_CAPS_INTERNAL | CAPHEAP_CAP_DMA), 0);
+    capheap_allocator_t dma = {&H, CAPHEAP_CAP_DMA, 64};
+    /* an aligned block in the region without DMA, shrunk through the DMA handle: it moves */
+    unsigned char *p = capheap_aligned_alloc_caps(&H, 64, 200, CAPHEAP_CAP_INTERNAL);
+    CHECK(p >= mem_b && p < mem_b + 16 * KIB && (uintptr_t)p % 64 == 0);
+    t_fill(p, 200);
+    uint64_t key = t_key(p, 200);
+    unsigned char *q = capheap_allocator_realloc(&dma, p, 100);
+    CHECK(q >= mem_c && q < mem_c + 16 * KIB && (uintptr_t)q % 64 == 0);
+    CHECK(t_verify_key(q, 100, key));
+    CHECK_EQ(LOG.count, 0);
+    /* in the DMA region and aligned: it shrinks in place */
+    CHECK(capheap_allocator_realloc(&dma, q, 40) == q);
+    CHECK(capheap_usable_size(&H, q) < 100);
+#if CAPHEAP_CHECK_LEVEL >= 1
+    /* a bad pointer: NULL, one error, nothing allocated */
+    size_t used = stats(&H).used;
+    CHECK(capheap_allocator_realloc(&dma, q + 8, 300) == NULL);
+    CHECK_EQ(LOG.count, 1);
+    CHECK(LOG.last.code == CAPHEAP_E_INVALID_PTR || LOG.last.code == CAPHEAP_E_DOUBLE_FREE);
+    CHECK_EQ(stats(&H).used, used);
+    CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
+    CHECK(capheap_allocator_realloc(&dma, q, 300) == NULL); /* freed: a double free */
+    CHECK_EQ(LOG.count, 2);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_DOUBLE_FREE);
+#else
+    CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
+#endif
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
+
 #if CAPHEAP_GLOBAL
 static void test_global_heap_macros_and_handles(void)
 {
@@ -1305,6 +1344,7 @@ int main(void)
     RUN(test_null_heap_arguments);
     RUN(test_strerror);
     RUN(test_walk);
+    RUN(test_handle_realloc_keeps_caps_and_refuses_bad_pointers);
 #if CAPHEAP_GLOBAL
     RUN(test_global_heap_macros_and_handles);
 #endif
