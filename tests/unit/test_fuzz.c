@@ -1,9 +1,11 @@
 /*
  * Bad input mixed with good, checked against the header's promises. An input
  * (a byte string) is decoded into a heap of one to three regions and a
- * sequence of calls: allocations of every kind (sizes that overflow,
+ * sequence of calls: allocations of every kind (plain, aligned, calloc,
+ * through allocator handles and preference lists; sizes that overflow,
  * alignments that are not powers of two, capabilities no region has),
- * realloc, free, usable_size and add_region, interleaved with the bad
+ * realloc (also through a handle, which must keep its caps and alignment),
+ * free, usable_size and add_region, interleaved with the bad
  * pointers and regions the header describes:
  *   - a block freed a second time, before its memory was handed out again;
  *   - a pointer into the middle of a live block, aligned or not;
@@ -49,6 +51,7 @@ typedef struct {
     unsigned char *p;
     size_t us;      /* usable size (the whole of it is filled) */
     uint32_t caps;  /* capabilities the block must keep */
+    size_t align;   /* alignment it must keep (through a handle's realloc) */
     unsigned char fill;
 } blk_t;
 
@@ -142,6 +145,14 @@ static bool intact(const blk_t *b, size_t n)
     return true;
 }
 
+/* Capabilities of the region holding p (0 if none). */
+static uint32_t region_caps_of(const unsigned char *p)
+{
+    for (size_t i = 0; i < nreg; i++)
+        if (p >= reg[i].lo && p < reg[i].hi) return reg[i].caps;
+    return 0;
+}
+
 /* Forget freed pointers whose header word lies in [lo, hi): handed out again. */
 static void handed_out(const unsigned char *lo, const unsigned char *hi)
 {
@@ -174,7 +185,7 @@ static const char *adopt(size_t slot, unsigned char *p, size_t n, size_t align, 
             live[j].p - CAPHEAP_HEADER_SIZE < p + us)
             return "new block overlaps a live block";
     handed_out(p - CAPHEAP_HEADER_SIZE, p + us);
-    live[slot] = (blk_t){p, us, caps, (unsigned char)(fillb & 0xFEu)};
+    live[slot] = (blk_t){p, us, caps, align, (unsigned char)(fillb & 0xFEu)};
     fill(&live[slot]);
     return NULL;
 }
@@ -385,7 +396,7 @@ static const char *run_input(const uint8_t *data, size_t size)
             if (slot == MAX_LIVE) break;
             size_t n = pick_size(&in), align = 0;
             uint32_t caps = pick_caps(&in);
-            unsigned how = u8(&in) % 4u;
+            unsigned how = u8(&in) % 6u;
             unsigned char *p;
             int err;
             if (how == 0) {
@@ -415,9 +426,32 @@ static const char *run_input(const uint8_t *data, size_t size)
                         if (p[i] != 0) return "calloc memory not zero";
                     n = count * each;
                 }
-            } else {
+            } else if (how == 3) {
                 p = capheap_realloc_caps(&H, NULL, n, caps); /* realloc(NULL) allocates */
                 err = alloc_error(n, 0, caps);
+            } else if (how == 4) { /* through a handle: its caps and minimum alignment */
+                static const size_t aligns[] = {0, 8, 16, 32, 64, 256};
+                align = aligns[u8(&in) % 6u];
+                capheap_allocator_t a = {&H, caps, align};
+                p = capheap_allocator_alloc(&a, n);
+                err = alloc_error(n, align, caps);
+            } else { /* a preference list: the first set that succeeds */
+                uint32_t sets[3] = {caps, pick_caps(&in), pick_caps(&in)};
+                size_t nsets = u8(&in) % 4u;
+                p = capheap_alloc_prefer(&H, n, sets, nsets);
+                bool any = false;
+                for (size_t i = 0; i < nsets; i++) any = any || caps_exist(sets[i]);
+                err = alloc_error(n, 0, 0) == CAPHEAP_E_SIZE_OVERFLOW && nsets > 0 ? CAPHEAP_E_SIZE_OVERFLOW
+                      : any ? CAPHEAP_E_NOMEM : CAPHEAP_E_NO_CAPS;
+                /* the block's region must have one of the sets: keep that one */
+                caps = 0;
+                if (p) {
+                    uint32_t rc = region_caps_of(p);
+                    size_t i = 0;
+                    while (i < nsets && (rc & sets[i]) != sets[i]) i++;
+                    if (i == nsets) return "alloc_prefer's block is in a region with none of the sets";
+                    caps = sets[i];
+                }
             }
             if ((e = reported(p ? CAPHEAP_OK : err)) != NULL) return e;
             if (p && (e = adopt(slot, p, n, align, caps, (unsigned char)u8(&in))) != NULL) return e;
@@ -440,7 +474,13 @@ static const char *run_input(const uint8_t *data, size_t size)
             bool keep_caps = u8(&in) & 1u;
             uint32_t caps = keep_caps ? live[j].caps : pick_caps(&in);
             blk_t old = live[j];
-            unsigned char *q = capheap_realloc_caps(&H, old.p, n, caps);
+            /* Through a handle with the block's alignment: kept when it moves.
+             * Plain realloc keeps CAPHEAP_ALIGN only. */
+            bool handle = u8(&in) & 1u;
+            size_t align = handle ? old.align : 0;
+            capheap_allocator_t a = {&H, caps, align};
+            unsigned char *q = handle ? capheap_allocator_realloc(&a, old.p, n)
+                                      : capheap_realloc_caps(&H, old.p, n, caps);
             if (n == 0) { /* frees, returns NULL, no error */
                 if (q != NULL) return "realloc to 0 did not return NULL";
                 if ((e = reported(CAPHEAP_OK)) != NULL) return e;
@@ -449,16 +489,16 @@ static const char *run_input(const uint8_t *data, size_t size)
                 break;
             }
             if (q == NULL) {
-                if ((e = reported(alloc_error(n, 0, caps))) != NULL) return e;
+                if ((e = reported(alloc_error(n, align, caps))) != NULL) return e;
                 if (!intact(&old, old.us)) return "a failed realloc changed the block";
                 break;
             }
             if ((e = reported(CAPHEAP_OK)) != NULL) return e;
             live[j].p = NULL;
-            blk_t moved = {q, old.us, caps, old.fill};
+            blk_t moved = {q, old.us, caps, align, old.fill};
             if (!intact(&moved, old.us < n ? old.us : n)) return "realloc lost the contents";
             if (q != old.p) remember_freed(old.p, (unsigned)j);
-            if ((e = adopt(j, q, n, 0, caps, old.fill)) != NULL) return e;
+            if ((e = adopt(j, q, n, align, caps, old.fill)) != NULL) return e;
             break;
         }
         case 10: { /* usable size of a live block */
@@ -472,17 +512,20 @@ static const char *run_input(const uint8_t *data, size_t size)
             bad_t b;
             if (CAPHEAP_CHECK_LEVEL < 1 || !pick_bad(&in, &b)) break;
             n_bad++;
-            unsigned how = u8(&in) % 3u;
+            unsigned how = u8(&in) % 4u;
             if (how == 0) {
                 if (capheap_free(&H, b.p) != b.err) return "free of a bad pointer: wrong code";
             } else if (how == 1) {
                 if (capheap_realloc(&H, b.p, 1u + u8(&in)) != NULL) return "realloc of a bad pointer succeeded";
+            } else if (how == 2) { /* through a handle that moves blocks to keep its alignment */
+                capheap_allocator_t a = {&H, pick_caps(&in), 64};
+                if (capheap_allocator_realloc(&a, b.p, 1u + u8(&in)) != NULL)
+                    return "a handle's realloc of a bad pointer succeeded";
             } else {
                 if (capheap_usable_size(&H, b.p) != 0) return "usable_size of a bad pointer is not 0";
             }
             if ((e = reported(b.err)) != NULL) {
-                fprintf(stderr, "  bad pointer: %s, call %u, word before %#lx\n", b.what, how,
-                        (unsigned long)*(uintptr_t *)(void *)(b.p - CAPHEAP_HEADER_SIZE));
+                fprintf(stderr, "  bad pointer: %s, call %u\n", b.what, how);
                 return e;
             }
             break;
