@@ -370,8 +370,9 @@ typedef struct capheap_path_stats {
 
 /** Statistics of one region. */
 typedef struct capheap_region_stats {
-    void *start;           /**< first byte of the range given to add_region */
-    size_t span;           /**< bytes of the range after trimming */
+    void *start;           /**< first byte of the region: the start given to
+                                add_region rounded up to CAPHEAP_ALIGN */
+    size_t span;           /**< bytes of the range after trimming (from start) */
     size_t overhead;       /**< span - size: control data, padding, end marker */
     size_t size;           /**< bytes in blocks (capacity) */
     size_t used;

@@ -38,6 +38,8 @@
  */
 #include "test.h"
 
+#include <limits.h>
+
 #define MAX_LIVE 48
 #define MAX_FREED 16
 #define NREG_MAX 6
@@ -61,10 +63,11 @@ static unsigned char *freed[MAX_FREED]; /* freed, memory not handed out since */
 static struct {
     unsigned char *lo, *hi; /* the range given to add_region */
     uint32_t caps;
-} reg[NREG_MAX];
+    int prio;
+} reg[NREG_MAX]; /* in the order added */
 static size_t nreg, next_slot;
 static err_log_t LOG;
-static unsigned long long n_calls, n_bad;
+static unsigned long long n_calls, n_bad, n_sure;
 
 /* ---- input decoding ---- */
 typedef struct {
@@ -124,16 +127,29 @@ static int alloc_error(size_t size, size_t align, uint32_t caps)
     return caps_exist(caps) ? CAPHEAP_E_NOMEM : CAPHEAP_E_NO_CAPS;
 }
 
-/* Largest plain request the heap promises for caps (a region's largest_free). */
-static size_t promised(uint32_t caps)
+/* Index, in the order regions are tried, of the first region with caps
+ * whose largest_free (a request it is sure to satisfy; 0: none) is at least
+ * n: a plain request of n bytes must succeed, from that region or one tried
+ * before it. nreg if there is none. */
+static size_t sure_region(size_t n, uint32_t caps)
 {
-    size_t best = 0;
     for (size_t i = 0; i < nreg; i++) {
         capheap_region_stats_t rs;
-        if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) return SIZE_MAX;
-        if ((rs.caps & caps) == caps && rs.largest_free > best) best = rs.largest_free;
+        if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) return nreg;
+        if ((rs.caps & caps) == caps && rs.largest_free > 0 && n <= rs.largest_free) return i;
     }
-    return best;
+    return nreg;
+}
+
+/* Index, in the order regions are tried, of the region holding p. */
+static size_t region_index_of(const unsigned char *p)
+{
+    for (size_t i = 0; i < nreg; i++) {
+        capheap_region_stats_t rs;
+        if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) break;
+        if (p >= (unsigned char *)rs.start && p < (unsigned char *)rs.start + rs.span) return i;
+    }
+    return nreg;
 }
 
 static void fill(blk_t *b) { memset(b->p, b->fill, b->us); }
@@ -221,6 +237,25 @@ static const char *audit(bool full)
     if (s.used != bytes + n * CAPHEAP_HEADER_SIZE) return "used bytes differ from the book";
     if (s.used + s.free != s.total_size) return "used + free != total";
     if (full) {
+        /* Regions are tried by priority, highest first; equal ones in the
+         * order they were added. */
+        int last_prio = INT_MAX;
+        size_t last_added = 0;
+        for (size_t i = 0; i < nreg; i++) {
+            capheap_region_stats_t rs;
+            if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) return "region stats failed";
+            /* start: the given start rounded up to CAPHEAP_ALIGN */
+            size_t k = 0;
+            unsigned char *st = rs.start;
+            while (k < nreg && !(st >= reg[k].lo && st < reg[k].lo + CAPHEAP_ALIGN)) k++;
+            if (k == nreg || (uintptr_t)st % CAPHEAP_ALIGN != 0 || st + rs.span > reg[k].hi ||
+                rs.priority != reg[k].prio || rs.caps != reg[k].caps)
+                return "a region's stats differ from what was added";
+            if (rs.priority > last_prio || (rs.priority == last_prio && k < last_added))
+                return "regions are not tried in priority order";
+            last_prio = rs.priority;
+            last_added = k;
+        }
         walk_t w = {0, 0, 0};
         if (capheap_walk(&H, walk_cb, &w) != CAPHEAP_OK) return "walk failed";
         if (w.blocks_used != n || w.payload != bytes) return "walk differs from the book";
@@ -363,6 +398,7 @@ static const char *add_region(in_t *in, bool bad_ok)
         reg[nreg].lo = mem;
         reg[nreg].hi = mem + size;
         reg[nreg].caps = caps;
+        reg[nreg].prio = prio;
         nreg++;
         next_slot++;
     } else {
@@ -400,14 +436,13 @@ static const char *run_input(const uint8_t *data, size_t size)
             unsigned char *p;
             int err;
             if (how == 0) {
+                size_t sure = sure_region(n, caps);
+                n_sure += sure < nreg;
                 p = capheap_alloc_caps(&H, n, caps);
                 err = alloc_error(n, 0, caps);
-                /* largest_free 0: no free block at all, nothing is promised */
-                if (!p && caps_exist(caps) && promised(caps) > 0 && n <= promised(caps)) {
-                    fprintf(stderr, "  alloc_caps(%zu, %#x) failed, largest_free %zu\n", n, (unsigned)caps,
-                            promised(caps));
-                    return "a request within largest_free failed";
-                }
+                if (!p && sure < nreg) return "a request within a region's largest_free failed";
+                if (p && region_index_of(p) > sure)
+                    return "a block came from a region tried after one sure to have room";
             } else if (how == 1) {
                 unsigned a = u8(&in);
                 /* some zero or not powers of two */
@@ -598,8 +633,10 @@ static void test_random_inputs(void)
         }
     }
     /* The inputs reached the bad calls and the good ones in numbers. */
-    printf("  %lu inputs, %llu calls, %llu with bad input\n", g_inputs, n_calls, n_bad);
+    printf("  %lu inputs, %llu calls, %llu with bad input, %llu allocations sure to succeed\n", g_inputs,
+           n_calls, n_bad, n_sure);
     CHECK(n_bad > n_calls / 50u || CAPHEAP_CHECK_LEVEL < 1);
+    CHECK(n_sure > n_calls / 100u);
 }
 
 static void test_replay(void)
