@@ -10,6 +10,9 @@
  *   - a block freed a second time, before its memory was handed out again;
  *   - a pointer into the middle of a live block, aligned or not;
  *   - a pointer into a region's control data, or into no region at all;
+ *   - a call the lock hook refuses (installed for half the inputs; they
+ *     also check that lock and unlock pair and that the error handler runs
+ *     with the lock released and may call into the heap);
  *   - a NULL, wrapping or overlapping region, and regions around the
  *     smallest size (refused as too small exactly when
  *     capheap_region_overhead says so).
@@ -67,7 +70,7 @@ static struct {
 } reg[NREG_MAX]; /* in the order added */
 static size_t nreg, next_slot;
 static err_log_t LOG;
-static unsigned long long n_calls, n_bad, n_sure;
+static unsigned long long n_calls, n_bad, n_sure, n_refused;
 
 /* ---- input decoding ---- */
 typedef struct {
@@ -337,12 +340,48 @@ static bool pick_bad(in_t *in, bad_t *b)
     return true;
 }
 
+/* Lock hooks (installed for some inputs): count, check they nest
+ * properly, and refuse the next call on request (as a lock that finds
+ * itself already held does). */
+#define TOKEN ((uintptr_t)0x5A5A)
+static struct {
+    bool refuse_next;
+    int depth;
+    unsigned long locks, unlocks;
+    const char *broken; /* first broken promise seen inside a hook */
+} lk;
+
+static uintptr_t lock_fn(void *ctx)
+{
+    (void)ctx;
+    if (lk.depth != 0 && !lk.broken) lk.broken = "lock taken twice (nested)";
+    if (lk.refuse_next) {
+        lk.refuse_next = false;
+        return CAPHEAP_LOCK_FAILED;
+    }
+    lk.depth++;
+    lk.locks++;
+    return TOKEN;
+}
+
+static void unlock_fn(void *ctx, uintptr_t token)
+{
+    (void)ctx;
+    if ((token != TOKEN || lk.depth != 1) && !lk.broken) lk.broken = "unlock without its lock";
+    lk.depth--;
+    lk.unlocks++;
+}
+
+/* The error handler runs after the lock is released and may call into the
+ * heap: it reads the statistics every time. */
 static void heap_error(capheap_heap_t *h, const capheap_event_t *ev, void *ctx)
 {
-    (void)h;
     err_log_t *log = ctx;
     log->count++;
     log->last = *ev;
+    if (lk.depth != 0 && !lk.broken) lk.broken = "error handler called with the lock held";
+    capheap_stats_t st;
+    if (capheap_get_stats(h, &st) != CAPHEAP_OK && !lk.broken) lk.broken = "heap refused a call from the handler";
 }
 
 /* Add a region from the arena; OK or its error, which must match. */
@@ -419,6 +458,9 @@ static const char *run_input(const uint8_t *data, size_t size)
     nreg = next_slot = 0;
     memset(&LOG, 0, sizeof LOG);
     capheap_set_error_handler(&H, heap_error, &LOG);
+    memset(&lk, 0, sizeof lk);
+    bool locked = u8(&in) & 1u;
+    if (locked) capheap_set_lock(&H, lock_fn, unlock_fn, NULL);
     unsigned first = 1u + u8(&in) % 3u;
     for (unsigned i = 0; i < first; i++)
         if ((e = add_region(&in, false)) != NULL) return e;
@@ -565,8 +607,30 @@ static const char *run_input(const uint8_t *data, size_t size)
             }
             break;
         }
-        case 14: /* a region, good or bad */
-            if ((e = add_region(&in, true)) != NULL) return e;
+        case 14: /* a region, good or bad; or a call the lock refuses */
+            if (!locked || (u8(&in) & 1u)) {
+                if ((e = add_region(&in, true)) != NULL) return e;
+                break;
+            }
+            {
+                size_t j = pick_live(&in);
+                if (j == MAX_LIVE) break;
+                unsigned how = u8(&in) % 4u;
+                lk.refuse_next = true;
+                if (how == 0) {
+                    if (capheap_alloc(&H, 16) != NULL) return "a refused alloc returned a block";
+                } else if (how == 1) {
+                    if (capheap_free(&H, live[j].p) != CAPHEAP_E_REENTRY) return "a refused free did not say REENTRY";
+                } else if (how == 2) {
+                    if (capheap_realloc(&H, live[j].p, 8) != NULL) return "a refused realloc returned a block";
+                } else {
+                    if (capheap_usable_size(&H, live[j].p) != 0) return "a refused usable_size was not 0";
+                }
+                if (lk.refuse_next) return "the call did not take the lock";
+                n_bad++;
+                n_refused++;
+                if ((e = reported(CAPHEAP_E_REENTRY)) != NULL) return e;
+            }
             break;
         default: { /* NULL: free does nothing, usable_size is 0, neither reports */
             if (capheap_free(&H, NULL) != CAPHEAP_OK) return "free(NULL) failed";
@@ -575,6 +639,8 @@ static const char *run_input(const uint8_t *data, size_t size)
             break;
         }
         }
+        if (lk.broken) return lk.broken;
+        if (lk.depth != 0 || lk.locks != lk.unlocks) return "lock and unlock calls do not pair";
         if ((e = audit(op % 32u == 0)) != NULL) return e;
     }
     if ((e = audit(true)) != NULL) return e;
@@ -633,10 +699,11 @@ static void test_random_inputs(void)
         }
     }
     /* The inputs reached the bad calls and the good ones in numbers. */
-    printf("  %lu inputs, %llu calls, %llu with bad input, %llu allocations sure to succeed\n", g_inputs,
-           n_calls, n_bad, n_sure);
+    printf("  %lu inputs, %llu calls, %llu with bad input (%llu refused by the lock), %llu allocations sure "
+           "to succeed\n", g_inputs, n_calls, n_bad, n_refused, n_sure);
     CHECK(n_bad > n_calls / 50u || CAPHEAP_CHECK_LEVEL < 1);
     CHECK(n_sure > n_calls / 100u);
+    CHECK(n_refused > n_calls / 1000u);
 }
 
 static void test_replay(void)
