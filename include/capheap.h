@@ -347,7 +347,9 @@ typedef struct capheap_stats {
     uint32_t alloc_count;  /**< successful allocations (calloc, aligned and a
                                 moving realloc count once each) */
     uint32_t free_count;   /**< successful frees (a moving realloc counts one) */
-    uint32_t fail_count;   /**< allocations that returned NULL */
+    uint32_t fail_count;   /**< allocations that returned NULL with NOMEM,
+                                NO_CAPS, SIZE_OVERFLOW or BAD_ALIGN (a call
+                                refused with REENTRY is only in error_count) */
     uint64_t bytes_allocated; /**< block bytes handed out over the heap's life */
     uint64_t bytes_freed;     /**< block bytes given back over the heap's life */
     uint32_t error_count[CAPHEAP_ERROR_KINDS]; /**< [-code] for each error code */

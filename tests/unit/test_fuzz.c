@@ -18,11 +18,15 @@
  *     capheap_region_overhead says so).
  * For every call the test computes from its own book what the header says
  * must happen (the return value and the one error code reported to the
- * handler, or none) and compares. After every call it runs capheap_check and
- * compares the heap's used bytes with the book; every 32 calls also the walk
- * and the contents of every live block (each block's contents are verified
- * before it is freed or resized). At the end everything is freed and each
- * region must be one free block again.
+ * handler, or none) and compares; a plain request within a region's
+ * largest_free must succeed, from that region or one tried before it.
+ * After every call it runs capheap_check and
+ * compares the heap's used bytes, error counts per code, failed allocations
+ * and (with CAPHEAP_STATS) allocation and free counts with the book; every
+ * 32 calls also the walk, the region order and the contents of every live
+ * block (each block's contents are verified before it is freed or resized).
+ * At the end everything is freed and each region must be one free block
+ * again.
  *
  * Exact expectations for bad pointers need known payload contents: every
  * live block is filled over its whole usable size with even bytes, so an
@@ -71,6 +75,8 @@ static struct {
 static size_t nreg, next_slot;
 static err_log_t LOG;
 static unsigned long long n_calls, n_bad, n_sure, n_refused;
+/* The book of counts: errors reported per code, allocations and frees. */
+static uint32_t tally[CAPHEAP_ERROR_KINDS], b_allocs, b_frees;
 
 /* ---- input decoding ---- */
 typedef struct {
@@ -209,6 +215,35 @@ static const char *adopt(size_t slot, unsigned char *p, size_t n, size_t align, 
     return NULL;
 }
 
+/* The free block just before p in its region, if any (its payload). */
+typedef struct {
+    const unsigned char *target;
+    const capheap_region_t *region; /* of the last block walked */
+    unsigned char *last;
+    bool last_free;
+    unsigned char *found;
+} before_t;
+
+static bool before_cb(const capheap_block_info_t *b, void *ctx)
+{
+    before_t *w = ctx;
+    if (b->ptr == w->target) {
+        w->found = w->last_free && w->region == b->region ? w->last : NULL;
+        return false;
+    }
+    w->region = b->region;
+    w->last = b->ptr;
+    w->last_free = !b->used;
+    return true;
+}
+
+static unsigned char *free_block_before(unsigned char *p)
+{
+    before_t w = {p, NULL, NULL, false, NULL};
+    (void)capheap_walk(&H, before_cb, &w);
+    return w.found;
+}
+
 typedef struct {
     size_t used, blocks_used, payload;
 } walk_t;
@@ -239,6 +274,15 @@ static const char *audit(bool full)
     if (capheap_get_stats(&H, &s) != CAPHEAP_OK) return "get_stats failed";
     if (s.used != bytes + n * CAPHEAP_HEADER_SIZE) return "used bytes differ from the book";
     if (s.used + s.free != s.total_size) return "used + free != total";
+    for (int k = 1; k < CAPHEAP_ERROR_KINDS; k++)
+        if (s.error_count[k] != tally[k]) return "error_count differs from the errors reported";
+#if CAPHEAP_STATS
+    uint32_t fails = tally[-CAPHEAP_E_NOMEM] + tally[-CAPHEAP_E_NO_CAPS] + tally[-CAPHEAP_E_SIZE_OVERFLOW] +
+                     tally[-CAPHEAP_E_BAD_ALIGN];
+    if (s.fail_count != fails) return "fail_count differs from the failed allocations reported";
+    if (s.alloc_count != b_allocs) return "alloc_count differs from the book";
+    if (s.free_count != b_frees) return "free_count differs from the book";
+#endif
     if (full) {
         /* Regions are tried by priority, highest first; equal ones in the
          * order they were added. */
@@ -379,6 +423,7 @@ static void heap_error(capheap_heap_t *h, const capheap_event_t *ev, void *ctx)
     err_log_t *log = ctx;
     log->count++;
     log->last = *ev;
+    if (ev->code < 0 && -(int)ev->code < CAPHEAP_ERROR_KINDS) tally[-(int)ev->code]++;
     if (lk.depth != 0 && !lk.broken) lk.broken = "error handler called with the lock held";
     capheap_stats_t st;
     if (capheap_get_stats(h, &st) != CAPHEAP_OK && !lk.broken) lk.broken = "heap refused a call from the handler";
@@ -459,6 +504,8 @@ static const char *run_input(const uint8_t *data, size_t size)
     memset(&LOG, 0, sizeof LOG);
     capheap_set_error_handler(&H, heap_error, &LOG);
     memset(&lk, 0, sizeof lk);
+    memset(tally, 0, sizeof tally);
+    b_allocs = b_frees = 0;
     bool locked = u8(&in) & 1u;
     if (locked) capheap_set_lock(&H, lock_fn, unlock_fn, NULL);
     unsigned first = 1u + u8(&in) % 3u;
@@ -532,6 +579,7 @@ static const char *run_input(const uint8_t *data, size_t size)
             }
             if ((e = reported(p ? CAPHEAP_OK : err)) != NULL) return e;
             if (p && (e = adopt(slot, p, n, align, caps, (unsigned char)u8(&in))) != NULL) return e;
+            b_allocs += p != NULL;
             break;
         }
         case 5: case 6: case 7: { /* free a live block */
@@ -540,6 +588,7 @@ static const char *run_input(const uint8_t *data, size_t size)
             if (!intact(&live[j], live[j].us)) return "contents changed before free";
             if (capheap_free(&H, live[j].p) != CAPHEAP_OK) return "free of a live block failed";
             if ((e = reported(CAPHEAP_OK)) != NULL) return e;
+            b_frees++;
             remember_freed(live[j].p, u8(&in));
             live[j].p = NULL;
             break;
@@ -555,12 +604,16 @@ static const char *run_input(const uint8_t *data, size_t size)
              * Plain realloc keeps CAPHEAP_ALIGN only. */
             bool handle = u8(&in) & 1u;
             size_t align = handle ? old.align : 0;
+            /* Growing into the free block before it is in place (not counted
+             * as an allocation); a handle with a larger alignment never does. */
+            unsigned char *down = handle && align > CAPHEAP_ALIGN ? NULL : free_block_before(old.p);
             capheap_allocator_t a = {&H, caps, align};
             unsigned char *q = handle ? capheap_allocator_realloc(&a, old.p, n)
                                       : capheap_realloc_caps(&H, old.p, n, caps);
             if (n == 0) { /* frees, returns NULL, no error */
                 if (q != NULL) return "realloc to 0 did not return NULL";
                 if ((e = reported(CAPHEAP_OK)) != NULL) return e;
+                b_frees++;
                 live[j].p = NULL;
                 remember_freed(old.p, (unsigned)j);
                 break;
@@ -575,6 +628,10 @@ static const char *run_input(const uint8_t *data, size_t size)
             blk_t moved = {q, old.us, caps, align, old.fill};
             if (!intact(&moved, old.us < n ? old.us : n)) return "realloc lost the contents";
             if (q != old.p) remember_freed(old.p, (unsigned)j);
+            if (q != old.p && q != down) { /* moved: one allocation and one free */
+                b_allocs++;
+                b_frees++;
+            }
             if ((e = adopt(j, q, n, align, caps, old.fill)) != NULL) return e;
             break;
         }
@@ -648,6 +705,7 @@ static const char *run_input(const uint8_t *data, size_t size)
     for (size_t j = 0; j < MAX_LIVE; j++)
         if (live[j].p) {
             if (capheap_free(&H, live[j].p) != CAPHEAP_OK) return "final free failed";
+            b_frees++;
             live[j].p = NULL;
         }
     capheap_stats_t s;
