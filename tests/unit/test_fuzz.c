@@ -20,13 +20,13 @@
  * must happen (the return value and the one error code reported to the
  * handler, or none) and compares; a plain request within a region's
  * largest_free must succeed, from that region or one tried before it.
- * After every call it runs capheap_check and
- * compares the heap's used bytes, error counts per code, failed allocations
- * and (with CAPHEAP_STATS) allocation and free counts with the book; every
- * 32 calls also the walk, the region order and the contents of every live
- * block (each block's contents are verified before it is freed or resized).
- * At the end everything is freed and each region must be one free block
- * again.
+ * After every call it runs capheap_check and compares the heap's used
+ * bytes, error counts per code, failed allocations and (with CAPHEAP_STATS)
+ * allocation and free counts, byte totals and peaks with the book; every 32
+ * calls also the walk, the region order, each region's statistics and the
+ * contents of every live block (each block's contents are verified before
+ * it is freed or resized). At the end everything is freed and each region
+ * must be one free block again.
  *
  * Exact expectations for bad pointers need known payload contents: every
  * live block is filled over its whole usable size with even bytes, so an
@@ -77,6 +77,8 @@ static err_log_t LOG;
 static unsigned long long n_calls, n_bad, n_sure, n_refused;
 /* The book of counts: errors reported per code, allocations and frees. */
 static uint32_t tally[CAPHEAP_ERROR_KINDS], b_allocs, b_frees;
+static uint64_t b_bytes_seen;
+static size_t b_peak;
 
 /* ---- input decoding ---- */
 typedef struct {
@@ -282,12 +284,18 @@ static const char *audit(bool full)
     if (s.fail_count != fails) return "fail_count differs from the failed allocations reported";
     if (s.alloc_count != b_allocs) return "alloc_count differs from the book";
     if (s.free_count != b_frees) return "free_count differs from the book";
+    /* totals and peaks: bytes handed out minus bytes given back is what is in use */
+    if (s.bytes_allocated - s.bytes_freed != s.used) return "bytes_allocated - bytes_freed != used";
+    if (s.bytes_allocated < b_bytes_seen) return "bytes_allocated went down";
+    b_bytes_seen = s.bytes_allocated;
+    if (s.used > b_peak) b_peak = s.used;
+    if (s.peak_used < b_peak) return "peak_used below a use the test saw";
 #endif
     if (full) {
         /* Regions are tried by priority, highest first; equal ones in the
          * order they were added. */
         int last_prio = INT_MAX;
-        size_t last_added = 0;
+        size_t last_added = 0, region_used = 0;
         for (size_t i = 0; i < nreg; i++) {
             capheap_region_stats_t rs;
             if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) return "region stats failed";
@@ -300,9 +308,17 @@ static const char *audit(bool full)
                 return "a region's stats differ from what was added";
             if (rs.priority > last_prio || (rs.priority == last_prio && k < last_added))
                 return "regions are not tried in priority order";
+            region_used += rs.used;
+            if (rs.used + rs.free != rs.size || rs.size + rs.overhead != rs.span)
+                return "a region's sizes do not add up";
+#if CAPHEAP_STATS
+            if (rs.peak_used < rs.used || rs.min_free_ever != rs.size - rs.peak_used)
+                return "a region's peak or minimum free is inconsistent";
+#endif
             last_prio = rs.priority;
             last_added = k;
         }
+        if (region_used != s.used) return "the regions' used bytes do not add up to the heap's";
         walk_t w = {0, 0, 0};
         if (capheap_walk(&H, walk_cb, &w) != CAPHEAP_OK) return "walk failed";
         if (w.blocks_used != n || w.payload != bytes) return "walk differs from the book";
@@ -506,6 +522,8 @@ static const char *run_input(const uint8_t *data, size_t size)
     memset(&lk, 0, sizeof lk);
     memset(tally, 0, sizeof tally);
     b_allocs = b_frees = 0;
+    b_bytes_seen = 0;
+    b_peak = 0;
     bool locked = u8(&in) & 1u;
     if (locked) capheap_set_lock(&H, lock_fn, unlock_fn, NULL);
     unsigned first = 1u + u8(&in) % 3u;
