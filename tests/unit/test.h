@@ -51,6 +51,19 @@ static inline uint64_t rng_next(rng_t *r)
 }
 static inline uint32_t rng_below(rng_t *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
 
+/* A region as a test books it: [lo, hi) and its capabilities. */
+typedef struct t_region {
+    unsigned char *lo, *hi;
+    uint32_t caps;
+} t_region_t;
+
+/* Check a block the heap just returned for n bytes with alignment align (0:
+ * the default) and capabilities caps: aligned, usable size at least n, inside
+ * one of the regions and not past its end, in a region with the caps. Returns
+ * NULL and the usable size in *usable, or what is wrong. */
+const char *t_vet_block(capheap_heap_t *h, const t_region_t *regs, size_t nregs, const unsigned char *p,
+                        size_t n, size_t align, uint32_t caps, size_t *usable);
+
 /* Fill and verify a block with a pattern derived from its address and size. */
 void t_fill(void *p, size_t n);
 uint64_t t_key(const void *p, size_t n);

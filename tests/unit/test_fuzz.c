@@ -67,11 +67,8 @@ typedef struct {
 static capheap_heap_t H;
 static blk_t live[MAX_LIVE];
 static unsigned char *freed[MAX_FREED]; /* freed, memory not handed out since */
-static struct {
-    unsigned char *lo, *hi; /* the range given to add_region */
-    uint32_t caps;
-    int prio;
-} reg[NREG_MAX]; /* in the order added */
+static t_region_t reg[NREG_MAX]; /* the ranges given to add_region, in the order added */
+static int reg_prio[NREG_MAX];
 static size_t nreg, next_slot;
 static err_log_t LOG;
 static unsigned long long n_calls, n_bad, n_sure, n_refused;
@@ -197,16 +194,9 @@ static void remember_freed(unsigned char *p, unsigned salt)
 static const char *adopt(size_t slot, unsigned char *p, size_t n, size_t align, uint32_t caps,
                          unsigned char fillb)
 {
-    if ((uintptr_t)p % CAPHEAP_ALIGN != 0) return "payload not CAPHEAP_ALIGN aligned";
-    if (align > 1 && (uintptr_t)p % align != 0) return "payload not aligned as requested";
-    size_t us = capheap_usable_size(&H, p);
-    if (us < n) return "usable size below the request";
-    size_t i;
-    for (i = 0; i < nreg; i++)
-        if (p >= reg[i].lo && p < reg[i].hi) break;
-    if (i == nreg) return "new block in no region";
-    if (p + us > reg[i].hi) return "new block runs past its region";
-    if ((reg[i].caps & caps) != caps) return "new block's region lacks the capabilities";
+    size_t us = 0;
+    const char *bad = t_vet_block(&H, reg, nreg, p, n, align, caps, &us);
+    if (bad != NULL) return bad;
     for (size_t j = 0; j < MAX_LIVE; j++)
         if (j != slot && live[j].p && p - CAPHEAP_HEADER_SIZE < live[j].p + live[j].us &&
             live[j].p - CAPHEAP_HEADER_SIZE < p + us)
@@ -304,7 +294,7 @@ static const char *audit(bool full)
             unsigned char *st = rs.start;
             while (k < nreg && !(st >= reg[k].lo && st < reg[k].lo + CAPHEAP_ALIGN)) k++;
             if (k == nreg || (uintptr_t)st % CAPHEAP_ALIGN != 0 || st + rs.span > reg[k].hi ||
-                rs.priority != reg[k].prio || rs.caps != reg[k].caps)
+                rs.priority != reg_prio[k] || rs.caps != reg[k].caps)
                 return "a region's stats differ from what was added";
             if (rs.priority > last_prio || (rs.priority == last_prio && k < last_added))
                 return "regions are not tried in priority order";
@@ -498,7 +488,7 @@ static const char *add_region(in_t *in, bool bad_ok)
         reg[nreg].lo = mem;
         reg[nreg].hi = mem + size;
         reg[nreg].caps = caps;
-        reg[nreg].prio = prio;
+        reg_prio[nreg] = prio;
         nreg++;
         next_slot++;
     } else {

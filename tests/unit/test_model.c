@@ -57,10 +57,7 @@ static const uint32_t caps_choices[] = {
 
 static capheap_heap_t H;
 static live_t live[MAX_LIVE];
-static struct {
-    unsigned char *lo, *hi;
-    uint32_t caps;
-} reg[MAX_REGIONS];
+static t_region_t reg[MAX_REGIONS];
 static size_t nreg;
 static err_log_t LOG;
 static unsigned long long n_alloc, n_fail, n_realloc, n_free, n_checks;
@@ -91,16 +88,9 @@ static size_t draw_size(rng_t *r)
 /* Returns NULL if fine, else what is wrong with the new block. */
 static const char *vet(size_t slot, const unsigned char *p, size_t n, size_t align, uint32_t caps)
 {
-    if ((uintptr_t)p % CAPHEAP_ALIGN != 0) return "payload not CAPHEAP_ALIGN aligned";
-    if (align && (uintptr_t)p % align != 0) return "payload not aligned as requested";
-    size_t us = capheap_usable_size(&H, (void *)p);
-    if (us < n) return "usable size below the request";
-    size_t i;
-    for (i = 0; i < nreg; i++)
-        if (p >= reg[i].lo && p < reg[i].hi) break;
-    if (i == nreg) return "pointer in no region";
-    if (p + us > reg[i].hi) return "block runs past its region";
-    if ((reg[i].caps & caps) != caps) return "region lacks the requested capabilities";
+    size_t us = 0;
+    const char *bad = t_vet_block(&H, reg, nreg, p, n, align, caps, &us);
+    if (bad != NULL) return bad;
     for (size_t j = 0; j < MAX_LIVE; j++) {
         if (j == slot || live[j].p == NULL) continue;
         if (p < live[j].p + live[j].us && live[j].p < p + us) return "blocks overlap";
