@@ -237,7 +237,7 @@ static unsigned char *free_block_before(unsigned char *p)
 }
 
 typedef struct {
-    size_t used, blocks_used, payload;
+    size_t blocks_used, payload;
 } walk_t;
 
 static bool walk_cb(const capheap_block_info_t *b, void *ctx)
@@ -309,7 +309,7 @@ static const char *audit(bool full)
             last_added = k;
         }
         if (region_used != s.used) return "the regions' used bytes do not add up to the heap's";
-        walk_t w = {0, 0, 0};
+        walk_t w = {0, 0};
         if (capheap_walk(&H, walk_cb, &w) != CAPHEAP_OK) return "walk failed";
         if (w.blocks_used != n || w.payload != bytes) return "walk differs from the book";
     }
