@@ -57,6 +57,9 @@ typedef struct t_region {
     uint32_t caps;
 } t_region_t;
 
+/* Index of the region holding p, nregs if none. */
+size_t t_region_index(const t_region_t *regs, size_t nregs, const unsigned char *p);
+
 /* Check a block the heap just returned for n bytes with alignment align (0:
  * the default) and capabilities caps: aligned, usable size at least n, inside
  * one of the regions and not past its end, in a region with the caps. Returns

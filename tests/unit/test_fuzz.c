@@ -172,9 +172,8 @@ static bool intact(const blk_t *b, size_t n)
 /* Capabilities of the region holding p (0 if none). */
 static uint32_t region_caps_of(const unsigned char *p)
 {
-    for (size_t i = 0; i < nreg; i++)
-        if (p >= reg[i].lo && p < reg[i].hi) return reg[i].caps;
-    return 0;
+    size_t i = t_region_index(reg, nreg, p);
+    return i < nreg ? reg[i].caps : 0u;
 }
 
 /* Forget freed pointers whose header word lies in [lo, hi): handed out again. */
@@ -331,21 +330,17 @@ static const char *reported(int code)
     return msg;
 }
 
-static size_t pick_live(in_t *in)
+/* A slot holding a live block (want_live) or an empty one, from where the
+ * input points on; MAX_LIVE if there is none. */
+static size_t pick_slot(in_t *in, bool want_live)
 {
     size_t k = u8(in) % MAX_LIVE;
     for (size_t t = 0; t < MAX_LIVE; t++, k = (k + 1) % MAX_LIVE)
-        if (live[k].p) return k;
+        if ((live[k].p != NULL) == want_live) return k;
     return MAX_LIVE;
 }
 
-static size_t pick_empty(in_t *in)
-{
-    size_t k = u8(in) % MAX_LIVE;
-    for (size_t t = 0; t < MAX_LIVE; t++, k = (k + 1) % MAX_LIVE)
-        if (!live[k].p) return k;
-    return MAX_LIVE;
-}
+static size_t pick_live(in_t *in) { return pick_slot(in, true); }
 
 /* A bad pointer and the error every call given it must report. */
 typedef struct {
@@ -525,7 +520,7 @@ static const char *run_input(const uint8_t *data, size_t size)
         n_calls++;
         switch (kind) {
         case 0: case 1: case 2: case 3: case 4: { /* allocate */
-            size_t slot = pick_empty(&in);
+            size_t slot = pick_slot(&in, false);
             if (slot == MAX_LIVE) break;
             size_t n = pick_size(&in), align = 0;
             uint32_t caps = pick_caps(&in);

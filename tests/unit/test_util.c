@@ -77,6 +77,13 @@ int t_verify_key(const void *p, size_t n, uint64_t key)
 void t_fill(void *p, size_t n) { t_fill_key(p, n, t_key(p, n)); }
 int t_verify(const void *p, size_t n) { return t_verify_key(p, n, t_key(p, n)); }
 
+size_t t_region_index(const t_region_t *regs, size_t nregs, const unsigned char *p)
+{
+    size_t i = 0;
+    while (i < nregs && !(p >= regs[i].lo && p < regs[i].hi)) i++;
+    return i;
+}
+
 const char *t_vet_block(capheap_heap_t *h, const t_region_t *regs, size_t nregs, const unsigned char *p,
                         size_t n, size_t align, uint32_t caps, size_t *usable)
 {
@@ -84,8 +91,7 @@ const char *t_vet_block(capheap_heap_t *h, const t_region_t *regs, size_t nregs,
     if (align > 1 && (uintptr_t)p % align != 0) return "payload not aligned as requested";
     size_t us = capheap_usable_size(h, (void *)(uintptr_t)p);
     if (us < n) return "usable size below the request";
-    size_t i = 0;
-    while (i < nregs && !(p >= regs[i].lo && p < regs[i].hi)) i++;
+    size_t i = t_region_index(regs, nregs, p);
     if (i == nregs) return "pointer in no region";
     if (p + us > regs[i].hi) return "block runs past its region";
     if ((regs[i].caps & caps) != caps) return "region lacks the requested capabilities";
