@@ -628,10 +628,14 @@ typedef struct capheap_allocator {
  *  capheap_free and capheap_realloc_caps with the handle's heap, caps and
  *  alignment. A NULL handle returns NULL / CAPHEAP_E_ARGUMENT. The realloc
  *  result has the handle's capabilities and alignment: with an alignment
- *  above CAPHEAP_ALIGN, a block that has both shrinks in place, and any
- *  other (growing, misaligned, or in a region without the caps) moves to a
- *  new aligned block; a bad ptr returns NULL with its error reported once,
- *  as for capheap_free, and nothing is allocated. */
+ *  above CAPHEAP_ALIGN, a block that has both is resized in place as by
+ *  capheap_realloc_caps (step 1), except that it grows into its previous
+ *  neighbour only if the moved contents stay aligned; any other block
+ *  (misaligned, in a region without the caps, or with no room in place)
+ *  moves to a new aligned block, O(regions + bytes). One lock round trip.
+ *  A bad ptr returns NULL with its error reported once, as for
+ *  capheap_free, and nothing is allocated; a handle alignment that is not a
+ *  power of two is then CAPHEAP_E_BAD_ALIGN, and ptr stays valid. */
 void *capheap_allocator_alloc(const capheap_allocator_t *a, size_t size);
 int capheap_allocator_free(const capheap_allocator_t *a, void *ptr);
 void *capheap_allocator_realloc(const capheap_allocator_t *a, void *ptr, size_t size);

@@ -122,6 +122,15 @@ void *memmove(void *, const void *, size_t);
 #define ASSUME(c) ((void)0)
 #endif
 
+/* Always inlined, also at -Os: for a body shared by two entry points that
+ * pass constants, so that each folds to what it uses (the plain realloc
+ * then does not pull in the aligned allocation). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FOLD static inline __attribute__((always_inline))
+#else
+#define FOLD static inline
+#endif
+
 /* Paths kept out of the fast paths (locking, failures): never inlined, so
  * the fast paths stay leaves that save no registers. */
 #if (defined(__GNUC__) || defined(__clang__)) && FAST_PATHS
@@ -791,7 +800,7 @@ static inline void note_resize(capheap_heap_t *h, capheap_region_t *r, size_t ol
 #define MAX_REQUEST (SIZE_MAX - W - G)
 
 /* Block size for a request; 0 if it overflows. */
-static inline size_t block_for(size_t size)
+FOLD size_t block_for(size_t size)
 {
     if (size > MAX_REQUEST) return 0;
     size_t b = (size + W + GMASK) & ~GMASK;
@@ -1177,11 +1186,9 @@ int capheap_free(capheap_heap_t *heap, void *ptr)
 #endif
 }
 
-/* Usable bytes of the live block at ptr (heap and ptr not NULL), and its
- * region's capabilities in *caps; errors as for capheap_usable_size
- * (counted, reported, 0 returned). */
-static size_t query_block(capheap_heap_t *heap, void *ptr, uint32_t *caps)
+size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
 {
+    if (ptr == NULL || heap == NULL) return 0;
     uintptr_t tok = 0;
     if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, ptr, 0, 0);
@@ -1190,7 +1197,6 @@ static size_t query_block(capheap_heap_t *heap, void *ptr, uint32_t *caps)
     found_t f;
     capheap_error_t err = locate(heap, ptr, &f);
     if (err == CAPHEAP_OK) {
-        *caps = f.r->caps;
         leave(heap, tok);
         return f.size - W;
     }
@@ -1200,20 +1206,14 @@ static size_t query_block(capheap_heap_t *heap, void *ptr, uint32_t *caps)
     return 0;
 }
 
-size_t capheap_usable_size(capheap_heap_t *heap, void *ptr)
-{
-    if (ptr == NULL || heap == NULL) return 0;
-    uint32_t caps;
-    return query_block(heap, ptr, &caps);
-}
-
 /* ===================================================================== */
 /* Realloc                                                                */
 /* ===================================================================== */
 
-/* Try to resize f's block to b bytes without leaving its region.
+/* Try to resize f's block to b bytes without leaving its region; a block
+ * that moves down into its free previous neighbour must land on align.
  * Returns the new payload or NULL. */
-static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
+FOLD void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b, size_t align)
 {
     capheap_region_t *r = f->r;
     fblk_t *blk = f->b;
@@ -1242,7 +1242,7 @@ static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
     }
     if (prev == 0u) {
         size_t ps = (size_t)*(word_t *)(void *)((char *)blk - W);
-        if (ps + cur + ns >= b) {
+        if (ps + cur + ns >= b && (align <= G || (((uintptr_t)blk - ps + W) & (align - 1u)) == 0u)) {
             fblk_t *p = (fblk_t *)(void *)((char *)blk - ps);
             list_remove(r, p);
             if (ns != 0u) list_remove(r, n);
@@ -1263,14 +1263,11 @@ static void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b)
     return NULL;
 }
 
-void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_t caps)
+/* Realloc of a non-NULL ptr to size > 0 bytes in a region with caps, at
+ * alignment align (a power of two >= G, or reported as BAD_ALIGN): in place
+ * when ptr's region has the caps and ptr has the alignment, else moved. */
+FOLD void *realloc_entry(capheap_heap_t *heap, void *ptr, size_t size, size_t align, uint32_t caps)
 {
-    if (ptr == NULL) return capheap_alloc_caps(heap, size, caps);
-    if (heap == NULL) return NULL;
-    if (size == 0u) {
-        (void)capheap_free(heap, ptr);
-        return NULL;
-    }
     uintptr_t tok = 0;
     if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) {
         reentry(heap, ptr, size, caps);
@@ -1281,21 +1278,25 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
     capheap_error_t err = locate(heap, ptr, &f);
     if (err == CAPHEAP_OK) {
         size_t b = block_for(size);
-        if (b == 0u) {
-            err = CAPHEAP_E_SIZE_OVERFLOW;
+        if (b == 0u || (align & (align - 1u)) != 0u) {
+            err = b == 0u ? CAPHEAP_E_SIZE_OVERFLOW : CAPHEAP_E_BAD_ALIGN;
             count_error(heap, err);
             heap->fail_count_++;
         } else {
-            if ((f.r->caps & caps) == caps) res = resize_in_place(heap, &f, b);
+            if ((f.r->caps & caps) == caps && (align <= G || ((uintptr_t)ptr & (align - 1u)) == 0u))
+                res = resize_in_place(heap, &f, b, align);
             if (res == NULL) {
-                res = alloc_plain(heap, heap->regions_, size, caps);
+                res = align > G ? alloc_locked(heap, size, align, caps)
+                                : alloc_plain(heap, heap->regions_, size, caps);
                 if (res == NULL) {
-                    err = note_fail(heap, size, G, caps);
+                    err = note_fail(heap, size, align, caps);
                 } else {
                     size_t keep = f.size - W;
                     ch_memcpy(res, ptr, keep < size ? keep : size);
                     note_free(heap, f.r, f.size);
-                    release(f.r, f.b, f.size, f.hdr);
+                    /* The header is read again: an aligned block carved
+                     * from the free block before it may have changed it. */
+                    release(f.r, f.b, f.size, f.b->hdr);
                 }
             }
         }
@@ -1305,6 +1306,17 @@ void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_
     leave(heap, tok);
     if (res == NULL) raise_error(heap, err, ptr, size, caps);
     return res;
+}
+
+void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_t caps)
+{
+    if (ptr == NULL) return capheap_alloc_caps(heap, size, caps);
+    if (heap == NULL) return NULL;
+    if (size == 0u) {
+        (void)capheap_free(heap, ptr);
+        return NULL;
+    }
+    return realloc_entry(heap, ptr, size, G, caps);
 }
 
 void *capheap_realloc(capheap_heap_t *heap, void *ptr, size_t size)
@@ -1839,20 +1851,7 @@ void *capheap_allocator_realloc(const capheap_allocator_t *a, void *ptr, size_t 
         return ptr == NULL ? capheap_allocator_alloc(a, size)
                            : capheap_realloc_caps(a->heap, ptr, size, a->caps);
     if (a->heap == NULL) return NULL;
-    /* A bad pointer fails here, reported once, before anything moves. */
-    uint32_t caps = 0;
-    size_t have = query_block(a->heap, ptr, &caps);
-    if (have == 0u) return NULL;
-    /* Keep the handle's alignment and capabilities: a block that has both
-     * shrinks in place (realloc never moves a shrinking block in a region
-     * with the caps); anything else moves to a fresh aligned block. */
-    if (((uintptr_t)ptr & (a->align - 1u)) == 0u && (caps & a->caps) == a->caps && size <= have)
-        return capheap_realloc_caps(a->heap, ptr, size, a->caps);
-    void *n = capheap_aligned_alloc_caps(a->heap, a->align, size, a->caps);
-    if (n == NULL) return NULL;
-    ch_memcpy(n, ptr, have < size ? have : size);
-    (void)capheap_free(a->heap, ptr);
-    return n;
+    return realloc_entry(a->heap, ptr, size, a->align, a->caps);
 }
 
 #if CAPHEAP_GLOBAL

@@ -60,6 +60,11 @@ typedef struct t_region {
 /* Index of the region holding p, nregs if none. */
 size_t t_region_index(const t_region_t *regs, size_t nregs, const unsigned char *p);
 
+/* The payload of the free block just before the block at p in its region
+ * (found by capheap_walk), or NULL if the block before it is used or p
+ * starts its region. */
+unsigned char *t_free_block_before(capheap_heap_t *h, const unsigned char *p);
+
 /* Check a block the heap just returned for n bytes with alignment align (0:
  * the default) and capabilities caps: aligned, usable size at least n, inside
  * one of the regions and not past its end, in a region with the caps. Returns

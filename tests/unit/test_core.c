@@ -1098,6 +1098,112 @@ static void test_handle_realloc_keeps_caps_and_refuses_bad_pointers(void)
     CHECK_HEAP(&H);
 }
 
+/* A handle with an alignment above CAPHEAP_ALIGN resizes in place a block
+ * that has its caps and alignment (growing forward keeps the address); a
+ * handle alignment that is not a power of two is BAD_ALIGN. */
+static void test_handle_realloc_grows_in_place_when_aligned(void)
+{
+    capheap_init(&H);
+    t_log_errors(&H, &LOG);
+    CHECK_EQ(capheap_add_region(&H, mem_c, 16 * KIB, CAPHEAP_CAPS_INTERNAL), 0);
+    capheap_allocator_t a64 = {&H, CAPHEAP_CAP_INTERNAL, 64};
+    unsigned char *p = capheap_allocator_alloc(&a64, 100);
+    CHECK(p != NULL && (uintptr_t)p % 64 == 0);
+    t_fill(p, 100);
+    uint64_t key = t_key(p, 100);
+    uint32_t allocs = stats(&H).alloc_count;
+    unsigned char *q = capheap_allocator_realloc(&a64, p, 1000); /* into the free rest */
+    CHECK(q == p);
+    CHECK(capheap_usable_size(&H, q) >= 1000);
+    CHECK(t_verify_key(q, 100, key));
+#if CAPHEAP_STATS
+    CHECK_EQ(stats(&H).alloc_count, allocs); /* in place: no allocation counted */
+#else
+    (void)allocs;
+#endif
+    CHECK_HEAP(&H);
+    /* a handle alignment that is not a power of two: BAD_ALIGN, q untouched */
+    capheap_allocator_t bad = {&H, 0, 96};
+    uint32_t fails = stats(&H).fail_count;
+    size_t used = stats(&H).used;
+    CHECK(capheap_allocator_realloc(&bad, q, 50) == NULL);
+    CHECK_EQ(LOG.count, 1);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_BAD_ALIGN);
+    CHECK_EQ(stats(&H).fail_count, fails + 1);
+    CHECK_EQ(stats(&H).used, used);
+    CHECK(t_verify_key(q, 100, key));
+    CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
+
+/* A handle's realloc (alignment 64) of a block with a free block before it,
+ * for many sizes of that free block and of the request, the rest of the
+ * region full. The block moves down into the free block exactly when the
+ * moved contents stay aligned and it fits there; else it grows forward or
+ * moves to an aligned block, which may be carved from that very free block
+ * (the old block's header then changes during the call); or the call fails
+ * with NOMEM and the block is untouched. The heap stays consistent. */
+static void test_handle_realloc_beside_a_free_block_sweep(void)
+{
+    capheap_allocator_t a64 = {&H, 0, 64};
+    unsigned downs = 0, moves = 0, fails = 0;
+    for (size_t off = 0; off < 64; off += 8) /* where the region starts, modulo 64 */
+    for (size_t fs = 8; fs <= 400; fs += 16) {
+        for (size_t n = 104; n <= 560; n += 24) {
+            capheap_init(&H);
+            t_log_errors(&H, &LOG);
+            CHECK_EQ(capheap_add_region(&H, mem_c + off, 4 * KIB, CAPHEAP_CAPS_INTERNAL), 0);
+            unsigned char *f = capheap_alloc(&H, fs);
+            unsigned char *p = capheap_allocator_alloc(&a64, 100);
+            unsigned char *fence = capheap_allocator_alloc(&a64, 8);
+            CHECK(f != NULL && p != NULL && fence != NULL);
+            unsigned char *fill[16];
+            size_t nfill = 0;
+            for (size_t big; nfill < 16 && (big = rstats(&H, 0).largest_free) > 0; nfill++) {
+                fill[nfill] = capheap_alloc(&H, big);
+                CHECK(fill[nfill] != NULL);
+            }
+            CHECK_EQ(rstats(&H, 0).largest_free, 0);
+            t_fill(p, 100);
+            uint64_t key = t_key(p, 100);
+            CHECK_EQ(capheap_free(&H, f), CAPHEAP_OK);
+            unsigned char *below = t_free_block_before(&H, p);
+            /* block sizes: the free block before, p's, and what n needs */
+            size_t below_block = below ? (size_t)(p - below) : 0;
+            size_t p_block = capheap_usable_size(&H, p) + CAPHEAP_HEADER_SIZE;
+            size_t need = (n + CAPHEAP_HEADER_SIZE + CAPHEAP_ALIGN - 1) / CAPHEAP_ALIGN * CAPHEAP_ALIGN;
+            size_t used = stats(&H).used;
+            unsigned char *q = capheap_allocator_realloc(&a64, p, n);
+            CHECK_HEAP(&H);
+            if (q == NULL) {
+                fails++;
+                CHECK_EQ(LOG.last.code, CAPHEAP_E_NOMEM);
+                CHECK_EQ(stats(&H).used, used);
+                q = p;
+            } else {
+                CHECK((uintptr_t)q % 64 == 0);
+                CHECK(capheap_usable_size(&H, q) >= n);
+                bool fits_below = below != NULL && below_block + p_block >= need;
+                if (q == below) downs++;
+                else if (q != p) moves++;
+                /* down in place whenever it keeps the alignment (no forward room here) */
+                if (fits_below && (uintptr_t)below % 64 == 0 && q != p) CHECK(q == below);
+            }
+            CHECK(t_verify_key(q, 100, key));
+            CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
+            CHECK_EQ(capheap_free(&H, fence), CAPHEAP_OK);
+            while (nfill > 0) CHECK_EQ(capheap_free(&H, fill[--nfill]), CAPHEAP_OK);
+            CHECK_EQ(stats(&H).used, 0);
+            CHECK_HEAP(&H);
+        }
+    }
+    /* every outcome was reached */
+    CHECK(downs > 0);
+    CHECK(moves > 0);
+    CHECK(fails > 0);
+}
+
 #if CAPHEAP_GLOBAL
 static void test_global_heap_macros_and_handles(void)
 {
@@ -1345,6 +1451,8 @@ int main(void)
     RUN(test_strerror);
     RUN(test_walk);
     RUN(test_handle_realloc_keeps_caps_and_refuses_bad_pointers);
+    RUN(test_handle_realloc_grows_in_place_when_aligned);
+    RUN(test_handle_realloc_beside_a_free_block_sweep);
 #if CAPHEAP_GLOBAL
     RUN(test_global_heap_macros_and_handles);
 #endif

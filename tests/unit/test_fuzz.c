@@ -206,35 +206,6 @@ static const char *adopt(size_t slot, unsigned char *p, size_t n, size_t align, 
     return NULL;
 }
 
-/* The free block just before p in its region, if any (its payload). */
-typedef struct {
-    const unsigned char *target;
-    const capheap_region_t *region; /* of the last block walked */
-    unsigned char *last;
-    bool last_free;
-    unsigned char *found;
-} before_t;
-
-static bool before_cb(const capheap_block_info_t *b, void *ctx)
-{
-    before_t *w = ctx;
-    if (b->ptr == w->target) {
-        w->found = w->last_free && w->region == b->region ? w->last : NULL;
-        return false;
-    }
-    w->region = b->region;
-    w->last = b->ptr;
-    w->last_free = !b->used;
-    return true;
-}
-
-static unsigned char *free_block_before(unsigned char *p)
-{
-    before_t w = {p, NULL, NULL, false, NULL};
-    (void)capheap_walk(&H, before_cb, &w);
-    return w.found;
-}
-
 typedef struct {
     size_t blocks_used, payload;
 } walk_t;
@@ -608,8 +579,15 @@ static const char *run_input(const uint8_t *data, size_t size)
             bool handle = u8(&in) & 1u;
             size_t align = handle ? old.align : 0;
             /* Growing into the free block before it is in place (not counted
-             * as an allocation); a handle with a larger alignment never does. */
-            unsigned char *down = handle && align > CAPHEAP_ALIGN ? NULL : free_block_before(old.p);
+             * as an allocation). A block resized in place must have the caps
+             * (else a new block elsewhere) and, through a handle, the handle's
+             * alignment, which the block moved down must keep; else a new
+             * block may land on that same address, but it is a move. */
+            bool in_place = (region_caps_of(old.p) & caps) == caps &&
+                            ((uintptr_t)old.p & (align > CAPHEAP_ALIGN ? align - 1u : 0u)) == 0u;
+            unsigned char *down = in_place ? t_free_block_before(&H, old.p) : NULL;
+            if (down != NULL && align > CAPHEAP_ALIGN && ((uintptr_t)down & (align - 1u)) != 0u)
+                down = NULL;
             capheap_allocator_t a = {&H, caps, align};
             unsigned char *q = handle ? capheap_allocator_realloc(&a, old.p, n)
                                       : capheap_realloc_caps(&H, old.p, n, caps);

@@ -84,6 +84,35 @@ size_t t_region_index(const t_region_t *regs, size_t nregs, const unsigned char 
     return i;
 }
 
+/* The walk's view of the block before the target. */
+typedef struct {
+    const unsigned char *target;
+    const capheap_region_t *region; /* of the last block walked */
+    unsigned char *last;
+    bool last_free;
+    unsigned char *found;
+} before_t;
+
+static bool before_cb(const capheap_block_info_t *b, void *ctx)
+{
+    before_t *w = ctx;
+    if (b->ptr == w->target) {
+        w->found = w->last_free && w->region == b->region ? w->last : NULL;
+        return false;
+    }
+    w->region = b->region;
+    w->last = b->ptr;
+    w->last_free = !b->used;
+    return true;
+}
+
+unsigned char *t_free_block_before(capheap_heap_t *h, const unsigned char *p)
+{
+    before_t w = {p, NULL, NULL, false, NULL};
+    (void)capheap_walk(h, before_cb, &w);
+    return w.found;
+}
+
 const char *t_vet_block(capheap_heap_t *h, const t_region_t *regs, size_t nregs, const unsigned char *p,
                         size_t n, size_t align, uint32_t caps, size_t *usable)
 {
