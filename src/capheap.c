@@ -821,7 +821,7 @@ static capheap_error_t why_failed(const capheap_heap_t *h, size_t size, size_t a
 }
 
 /* Count a failed allocation (lock held). */
-static capheap_error_t note_fail(capheap_heap_t *h, size_t size, size_t align, uint32_t caps)
+HOT capheap_error_t note_fail(capheap_heap_t *h, size_t size, size_t align, uint32_t caps)
 {
     capheap_error_t err = why_failed(h, size, align, caps);
     count_error(h, err);
