@@ -1132,6 +1132,24 @@ static void test_handle_realloc_grows_in_place_when_aligned(void)
     CHECK_EQ(stats(&H).fail_count, fails + 1);
     CHECK_EQ(stats(&H).used, used);
     CHECK(t_verify_key(q, 100, key));
+    /* one lock round trip, whether the block stays or moves */
+    lock_probe_t lp = {0};
+    capheap_set_lock(&H, probe_lock, probe_unlock, &lp);
+    CHECK(capheap_allocator_realloc(&a64, q, 2000) == q);
+    CHECK_EQ(lp.locks, 1);
+    CHECK_EQ(lp.unlocks, 1);
+    unsigned char *m1 = capheap_alloc(&H, 40), *m2 = capheap_alloc(&H, 40);
+    CHECK(m1 != NULL && m2 != NULL);
+    unsigned char *mis = (uintptr_t)m1 % 64 != 0 ? m1 : m2; /* 48 bytes apart: one is not 64-aligned */
+    CHECK((uintptr_t)mis % 64 != 0);
+    lp.locks = lp.unlocks = 0;
+    unsigned char *moved = capheap_allocator_realloc(&a64, mis, 40);
+    CHECK(moved != NULL && moved != mis && (uintptr_t)moved % 64 == 0);
+    CHECK_EQ(lp.locks, 1);
+    CHECK_EQ(lp.unlocks, 1);
+    capheap_set_lock(&H, NULL, NULL, NULL);
+    CHECK_EQ(capheap_free(&H, moved), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, mis == m1 ? m2 : m1), CAPHEAP_OK);
     CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
     CHECK_EQ(stats(&H).used, 0);
     CHECK_HEAP(&H);
