@@ -1205,7 +1205,7 @@ static void test_handle_realloc_beside_a_free_block_sweep(void)
                 bool fits_below = below != NULL && below_block + p_block >= need;
                 if (q == below) downs++;
                 else if (q != p) moves++;
-                /* down in place whenever it keeps the alignment (no forward room here) */
+                /* unless it grew forward: down in place whenever that fits and keeps the alignment */
                 if (fits_below && (uintptr_t)below % 64 == 0 && q != p) CHECK(q == below);
             }
             CHECK(t_verify_key(q, 100, key));
