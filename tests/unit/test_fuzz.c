@@ -583,11 +583,10 @@ static const char *run_input(const uint8_t *data, size_t size)
              * (else a new block elsewhere) and, through a handle, the handle's
              * alignment, which the block moved down must keep; else a new
              * block may land on that same address, but it is a move. */
-            bool in_place = (region_caps_of(old.p) & caps) == caps &&
-                            ((uintptr_t)old.p & (align > CAPHEAP_ALIGN ? align - 1u : 0u)) == 0u;
+            uintptr_t amask = align > CAPHEAP_ALIGN ? align - 1u : 0u;
+            bool in_place = (region_caps_of(old.p) & caps) == caps && ((uintptr_t)old.p & amask) == 0u;
             unsigned char *down = in_place ? t_free_block_before(&H, old.p) : NULL;
-            if (down != NULL && align > CAPHEAP_ALIGN && ((uintptr_t)down & (align - 1u)) != 0u)
-                down = NULL;
+            if (down != NULL && ((uintptr_t)down & amask) != 0u) down = NULL;
             capheap_allocator_t a = {&H, caps, align};
             unsigned char *q = handle ? capheap_allocator_realloc(&a, old.p, n)
                                       : capheap_realloc_caps(&H, old.p, n, caps);
