@@ -56,7 +56,9 @@
  *                 capheap_get_stats.
  *   O(blocks)     capheap_check, capheap_walk, and free/realloc/usable_size when
  *                 CAPHEAP_CHECK_LEVEL is 2. calloc and realloc's copy are
- *                 additionally linear in the number of bytes they clear/copy.
+ *                 additionally linear in the number of bytes they clear/copy;
+ *                 with CAPHEAP_POISON every call that allocates, frees or adds
+ *                 a region is linear in the bytes it hands out or takes back.
  *
  * ============================================================================
  * ERRORS
@@ -127,6 +129,42 @@
  *      counted path (a few instructions per call). */
 #ifndef CAPHEAP_STATS
 #define CAPHEAP_STATS 1
+#endif
+
+/* CAPHEAP_POISON: fill patterns that catch use of memory after free and
+ * use of memory that was never written (default 0: off, zero cost).
+ *   0  off: nothing is written into payloads (calloc still zeroes).
+ *   1  every byte of a free block other than its header, its two list links
+ *      and its boundary tag holds CAPHEAP_POISON_FREED, and every byte that
+ *      an allocation hands out holds CAPHEAP_POISON_NEW (calloc: zero;
+ *      realloc: the old contents, then CAPHEAP_POISON_NEW in the bytes it
+ *      added). So:
+ *      - an allocation checks that the free bytes it hands out still hold
+ *        CAPHEAP_POISON_FREED. If a byte differs (something wrote to memory
+ *        after freeing it), the allocation still succeeds, and the error
+ *        CAPHEAP_E_USE_AFTER_FREE is counted and passed to the error handler
+ *        with ptr = the first byte found changed (size and caps 0);
+ *      - capheap_check checks every byte of every free block and reports the
+ *        first changed byte as CAPHEAP_E_CORRUPT ("free block written after
+ *        it was freed"), with check_result.where = that byte;
+ *      - reading uninitialised memory returns the NEW pattern, not old data.
+ *      Cost: no bytes of memory; time linear in the bytes concerned: a free
+ *      writes its block (merges write 2 or 3 more words), an allocation
+ *      reads and writes the bytes it hands out, adding a region writes the
+ *      whole region, capheap_check reads every free byte. The heap stays
+ *      O(1) in the number of blocks but not in the block size: a debugging
+ *      option, not for latency budgets.
+ * CAPHEAP_POISON_FREED (default 0xDE, bit 0 must be clear: a freed header
+ * overwritten with it still reads as free) and CAPHEAP_POISON_NEW (default
+ * 0xCD) are the fill bytes. */
+#ifndef CAPHEAP_POISON
+#define CAPHEAP_POISON 0
+#endif
+#ifndef CAPHEAP_POISON_FREED
+#define CAPHEAP_POISON_FREED 0xDE
+#endif
+#ifndef CAPHEAP_POISON_NEW
+#define CAPHEAP_POISON_NEW 0xCD
 #endif
 
 /* CAPHEAP_SL_BITS: log2 of the number of size classes per power of two
@@ -200,6 +238,15 @@
 #endif
 #if CAPHEAP_STATS != 0 && CAPHEAP_STATS != 1 && CAPHEAP_STATS != 2
 #error "CAPHEAP_STATS must be 0, 1 or 2"
+#endif
+#if CAPHEAP_POISON != 0 && CAPHEAP_POISON != 1
+#error "CAPHEAP_POISON must be 0 or 1"
+#endif
+#if CAPHEAP_POISON_FREED < 0 || CAPHEAP_POISON_FREED > 255 || (CAPHEAP_POISON_FREED & 1) != 0
+#error "CAPHEAP_POISON_FREED must be a byte value with bit 0 clear"
+#endif
+#if CAPHEAP_POISON_NEW < 0 || CAPHEAP_POISON_NEW > 255
+#error "CAPHEAP_POISON_NEW must be a byte value"
 #endif
 #if CAPHEAP_SL_BITS < 0 || CAPHEAP_SL_BITS > 5
 #error "CAPHEAP_SL_BITS must be between 0 and 5"
@@ -293,11 +340,15 @@ typedef enum capheap_error {
     CAPHEAP_E_CORRUPT = -13,
     /** A NULL heap or NULL output pointer was passed where one is required,
      *  or an index beyond the last region. */
-    CAPHEAP_E_ARGUMENT = -14
+    CAPHEAP_E_ARGUMENT = -14,
+    /** CAPHEAP_POISON builds only: an allocation found that a byte it hands
+     *  out was changed while the memory was free (written after free). The
+     *  allocation succeeds; the event's ptr is the first changed byte. */
+    CAPHEAP_E_USE_AFTER_FREE = -15
 } capheap_error_t;
 
 /** Number of error kinds: error_count[] is indexed by -code, 1..CAPHEAP_ERROR_KINDS-1. */
-#define CAPHEAP_ERROR_KINDS 15
+#define CAPHEAP_ERROR_KINDS 16
 
 /** A short English description of an error code ("unknown error" for others). */
 const char *capheap_strerror(int code);
@@ -401,6 +452,9 @@ struct capheap_heap {
     uint32_t region_count_;
     uint32_t error_count_[CAPHEAP_ERROR_KINDS];
     uint32_t fail_count_;
+#if CAPHEAP_POISON
+    void *poison_hit_; /* first changed free byte found inside a call, reported on leaving */
+#endif
 #if CAPHEAP_STATS
     size_t used_;
     size_t peak_;
@@ -591,10 +645,14 @@ typedef struct capheap_check_result {
  *  matches its size; every free block is in the list of its size class
  *  exactly once and the lists hold nothing else; list links are mutual;
  *  bitmap bits are set exactly for the non-empty classes; the region's and
- *  the heap's used bytes and peaks agree with the blocks.
+ *  the heap's used bytes and peaks agree with the blocks. With
+ *  CAPHEAP_POISON, also every byte of every free block between its links and
+ *  its tag holds CAPHEAP_POISON_FREED ("free block written after it was
+ *  freed", where = the first changed byte).
  *  out may be NULL. Returns CAPHEAP_OK, CAPHEAP_E_CORRUPT (out->problems > 0;
  *  also counted and reported to the handler once per call), CAPHEAP_E_REENTRY,
- *  or CAPHEAP_E_ARGUMENT (heap NULL). O(blocks + classes). */
+ *  or CAPHEAP_E_ARGUMENT (heap NULL). O(blocks + classes); with
+ *  CAPHEAP_POISON also linear in the free bytes. */
 int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out);
 
 /** Information given to a walk callback about one block. */

@@ -584,6 +584,34 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
 }
 #endif
 
+/* ---- Poisoning (CAPHEAP_POISON) ----
+ * Invariant P (poisoning builds): every word of a free block between its
+ * list links and its boundary tag, [b + 3W, b + size - W), holds FREED_WORD.
+ * All ranges below are whole words (block bounds are multiples of W). The
+ * stores go through a volatile pointer so that no compiler turns the loops
+ * into memset calls (the core calls memset for calloc only). */
+#if CAPHEAP_POISON
+#define FREED_WORD ((word_t)(~(word_t)0 / 0xFFu) * (word_t)CAPHEAP_POISON_FREED)
+#define NEW_WORD ((word_t)(~(word_t)0 / 0xFFu) * (word_t)CAPHEAP_POISON_NEW)
+
+static void fill_words(void *lo, const void *hi, word_t pattern)
+{
+    volatile word_t *w = (volatile word_t *)lo;
+    while ((const void *)w < hi) *w++ = pattern;
+}
+
+/* The first byte in [lo, hi) that differs from the FREED pattern, or NULL. */
+static const unsigned char *changed_byte(const void *lo, const void *hi)
+{
+    for (const word_t *w = (const word_t *)lo; (const void *)w < hi; w++)
+        if (*w != FREED_WORD)
+            for (const unsigned char *c = (const unsigned char *)w;; c++)
+                if (*c != (unsigned char)CAPHEAP_POISON_FREED) return c;
+    return NULL;
+}
+
+#endif
+
 /* Make free, unlinked block b (have bytes) a used block of size bytes;
  * the tail goes back to the lists if it can form a block. Returns the
  * bytes the block really got. */
@@ -610,12 +638,18 @@ HOT size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size)
  * again), to the lists, merging neighbours. */
 HOT void release(capheap_region_t *r, fblk_t *b, size_t size, word_t h)
 {
+#if CAPHEAP_POISON
+    fill_words((char *)b + W, (char *)b + size, FREED_WORD);
+#endif
     fblk_t *n = next_blk(b, size);
     word_t nh = n->hdr;
     if ((nh & F_USED) == 0u) {
         size_t ns = (size_t)(nh & ~F_MASK);
         PATH(r, merges);
         list_remove(r, n);
+#if CAPHEAP_POISON
+        fill_words(n, (char *)n + 3u * W, FREED_WORD); /* n's header and links */
+#endif
         size += ns;
     }
     if ((h & F_PREV_USED) == 0u) {
@@ -623,7 +657,11 @@ HOT void release(capheap_region_t *r, fblk_t *b, size_t size, word_t h)
         fblk_t *p = (fblk_t *)(void *)((char *)b - ps);
         PATH(r, merges);
         list_remove(r, p);
-#if CAPHEAP_CHECK_LEVEL >= 1
+#if CAPHEAP_POISON
+        /* p's boundary tag and b's header; the header still reads as free
+         * (CAPHEAP_POISON_FREED has bit 0 clear): a double free is reported */
+        fill_words((char *)b - W, (char *)b + W, FREED_WORD);
+#elif CAPHEAP_CHECK_LEVEL >= 1
         b->hdr = h & ~F_USED; /* the stale header now inside p reads as free (double free) */
 #endif
         b = p;
@@ -685,7 +723,7 @@ HOT uintptr_t enter(capheap_heap_t *h)
     return enter_slow(h);
 }
 
-HOT void leave(capheap_heap_t *h, uintptr_t tok)
+HOT void leave_heap(capheap_heap_t *h, uintptr_t tok)
 {
 #if CAPHEAP_CHECK_LEVEL >= 1
     BARRIER();
@@ -697,6 +735,30 @@ HOT void leave(capheap_heap_t *h, uintptr_t tok)
 #endif
     if ((h->state_ & ST_LOCK) != 0u) h->unlock_(h->lock_ctx_, tok);
 }
+
+#if CAPHEAP_POISON
+static void raise_error(capheap_heap_t *h, capheap_error_t code, void *ptr, size_t size,
+                        uint32_t caps);
+
+/* Take the change that poisoning found inside this call (lock held). */
+static void *take_hit(capheap_heap_t *h)
+{
+    void *hit = h->poison_hit_;
+    h->poison_hit_ = NULL;
+    return hit;
+}
+
+/* Leaving also reports a use after free found inside the call, after the
+ * lock is released (counted when it was found). */
+static void leave(capheap_heap_t *h, uintptr_t tok)
+{
+    void *hit = take_hit(h);
+    leave_heap(h, tok);
+    if (hit != NULL) raise_error(h, CAPHEAP_E_USE_AFTER_FREE, hit, 0, 0);
+}
+#else
+HOT void leave(capheap_heap_t *h, uintptr_t tok) { leave_heap(h, tok); }
+#endif
 
 static inline void count_error(capheap_heap_t *h, capheap_error_t code)
 {
@@ -733,6 +795,36 @@ static uintptr_t enter_reporting(capheap_heap_t *h)
     if (tok == CAPHEAP_LOCK_FAILED) reentry(h, NULL, 0, 0);
     return tok;
 }
+
+#if CAPHEAP_POISON
+/* Bytes leaving the free state: check [lo, hi) (part of a free block's
+ * poisoned interior) and keep the first change found for leave() to report
+ * (lock held). */
+static void check_freed(capheap_heap_t *h, const void *lo, const void *hi)
+{
+    if (lo >= hi) return;
+    const unsigned char *c = changed_byte(lo, hi);
+    if (c != NULL && h->poison_hit_ == NULL) {
+        h->poison_hit_ = (void *)(uintptr_t)c;
+        count_error(h, CAPHEAP_E_USE_AFTER_FREE);
+    }
+}
+
+/* A free block fb of fsize bytes gave the bytes up to end (a block start)
+ * to a used block: check its interior up to there. */
+static void poison_taken(capheap_heap_t *h, const fblk_t *fb, size_t fsize, const char *end)
+{
+    const char *in_end = (const char *)fb + fsize - W;
+    check_freed(h, (const char *)fb + 3u * W, end < in_end ? end : in_end);
+}
+
+/* An allocation made block b (got bytes) from a free block of have bytes. */
+static void poison_alloc(capheap_heap_t *h, fblk_t *b, size_t have, size_t got)
+{
+    poison_taken(h, b, have, (const char *)b + got);
+    fill_words((char *)b + W, (char *)b + got, NEW_WORD);
+}
+#endif
 
 #if CAPHEAP_STATS
 /* The 64-bit byte total as a word and, on 32-bit targets, a carry word: the
@@ -859,6 +951,9 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
             }
         }
         size_t got = carve(r, blk, have, b);
+#if CAPHEAP_POISON
+        poison_alloc(h, blk, have, got);
+#endif
         note_alloc(h, r, got);
         return (char *)blk + W;
     }
@@ -905,11 +1000,17 @@ HOT void fast_enter(capheap_heap_t *h)
 
 HOT void fast_leave(capheap_heap_t *h)
 {
+#if CAPHEAP_POISON
+    void *hit = take_hit(h);
+#endif
 #if CAPHEAP_CHECK_LEVEL >= 1
     BARRIER();
     h->state_ = 0u;
 #else
     (void)h;
+#endif
+#if CAPHEAP_POISON
+    if (hit != NULL) raise_error(h, CAPHEAP_E_USE_AFTER_FREE, hit, 0, 0);
 #endif
 }
 #endif
@@ -924,7 +1025,11 @@ static void *alloc_plain(capheap_heap_t *h, capheap_region_t *r, size_t size, ui
         if ((r->caps & caps) != caps || size > r->max_req) continue;
         fblk_t *blk = region_take(r, b);
         if (blk == NULL) continue;
-        size_t got = carve(r, blk, bsize(blk), b);
+        size_t have = bsize(blk);
+        size_t got = carve(r, blk, have, b);
+#if CAPHEAP_POISON
+        poison_alloc(h, blk, have, got);
+#endif
         note_alloc(h, r, got);
         return (char *)blk + W;
     }
@@ -970,7 +1075,11 @@ HOT void *alloc_fast(capheap_heap_t *heap, size_t size, uint32_t caps)
         size_t b = block_for(size);
         fblk_t *blk = region_take(r, b);
         if (blk != NULL) {
-            size_t got = carve(r, blk, bsize(blk), b);
+            size_t have = bsize(blk);
+            size_t got = carve(r, blk, have, b);
+#if CAPHEAP_POISON
+            poison_alloc(heap, blk, have, got);
+#endif
             note_alloc(heap, r, got);
             fast_leave(heap);
             return (char *)blk + W;
@@ -1237,6 +1346,10 @@ FOLD void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b, size_t align
         list_remove(r, n);
         blk->hdr = (word_t)(cur + ns) | prev; /* carve reads PREV_USED only */
         size_t got = carve(r, blk, cur + ns, b);
+#if CAPHEAP_POISON
+        poison_taken(h, n, ns, (char *)blk + got);
+        fill_words(n, (char *)blk + got, NEW_WORD);
+#endif
         note_resize(h, r, cur, got);
         return (char *)blk + W;
     }
@@ -1246,7 +1359,11 @@ FOLD void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b, size_t align
             fblk_t *p = (fblk_t *)(void *)((char *)blk - ps);
             list_remove(r, p);
             if (ns != 0u) list_remove(r, n);
-#if CAPHEAP_CHECK_LEVEL >= 1
+#if CAPHEAP_POISON
+            /* (the old header is overwritten below: by the move, the new
+             * pattern, or the free tail's header or pattern) */
+            check_freed(h, (char *)p + 3u * W, (char *)p + ps - W);
+#elif CAPHEAP_CHECK_LEVEL >= 1
             /* The old header reads as free (a later free of the old pointer
              * is a DOUBLE_FREE) unless the move or the new block covers it. */
             blk->hdr = prev | (word_t)cur;
@@ -1256,6 +1373,13 @@ FOLD void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b, size_t align
             /* carve leaves a split-off tail free: its follower must say so */
             next_blk(p, ps + cur + ns)->hdr &= ~F_PREV_USED;
             size_t got = carve(r, p, ps + cur + ns, b);
+#if CAPHEAP_POISON
+            if (ns != 0u) poison_taken(h, n, ns, (char *)p + got);
+            fill_words((char *)p + cur, (char *)p + got, NEW_WORD);
+            /* a split-off tail holds old contents: make its interior free-poisoned */
+            if (got < ps + cur + ns)
+                fill_words((char *)p + got + 3u * W, (char *)p + ps + cur + ns - W, FREED_WORD);
+#endif
             note_resize(h, r, cur, got);
             return (char *)p + W;
         }
@@ -1350,6 +1474,9 @@ void capheap_init(capheap_heap_t *heap)
     heap->region_count_ = 0;
     zero_words(heap->error_count_, CAPHEAP_ERROR_KINDS);
     heap->fail_count_ = 0;
+#if CAPHEAP_POISON
+    heap->poison_hit_ = NULL;
+#endif
 #if CAPHEAP_STATS
     heap->used_ = 0;
     heap->peak_ = 0;
@@ -1467,6 +1594,9 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
     set_tag(first, cap);
     end_marker(r)->hdr = F_USED; /* size 0, previous block free */
     list_insert(r, first, cap);
+#if CAPHEAP_POISON
+    fill_words((char *)first + 3u * W, (char *)first + cap - W, FREED_WORD);
+#endif
 
     /* Insert after every region of higher or equal priority. */
     capheap_region_t **pp = &h->regions_;
@@ -1636,6 +1766,7 @@ const char *capheap_strerror(int code)
     case CAPHEAP_E_REENTRY: return "heap re-entered while busy";
     case CAPHEAP_E_CORRUPT: return "heap structures corrupt";
     case CAPHEAP_E_ARGUMENT: return "invalid argument";
+    case CAPHEAP_E_USE_AFTER_FREE: return "freed memory written after free";
     default: return "unknown error";
     }
 }
@@ -1702,6 +1833,10 @@ static size_t check_blocks(checker_t *c, const capheap_region_t *r)
             if (!prev_used) problem(c, "two adjacent free blocks", b);
             if (*(word_t *)(void *)((char *)b + s - W) != (word_t)s)
                 problem(c, "free block's boundary tag differs from its size", b);
+#if CAPHEAP_POISON
+            const unsigned char *x = changed_byte((char *)b + 3u * W, (char *)b + s - W);
+            if (x != NULL) problem(c, "free block written after it was freed (poison changed)", x);
+#endif
             nfree++;
             c->res->blocks_free++;
         }

@@ -2,7 +2,8 @@
 # The core is freestanding: its object may call nothing but memcpy, memmove
 # and memset, and those only from calloc and realloc. Checked for gcc and
 # clang on x86-64, Cortex-M4 and RV32IMAC at -O2 and -Os, default and smallest
-# configurations. Exits 1 (and says what) on any other outside call.
+# configurations and with poisoning (its fill loops must not become memset
+# calls). Exits 1 (and says what) on any other outside call.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 obj=$(mktemp)
@@ -11,7 +12,7 @@ allowed='^(memcpy|memmove|memset)$'
 fail=0 n=0
 check() { # name objdump cc...
   local name=$1 od=$2; shift 2
-  for cfg in "" "-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0"; do
+  for cfg in "" "-DCAPHEAP_CHECK_LEVEL=0 -DCAPHEAP_STATS=0" "-DCAPHEAP_POISON=1"; do
     for opt in -O2 -Os; do
       n=$((n + 1))
       # shellcheck disable=SC2086

@@ -12,7 +12,8 @@
 # QEMU virt riscv32 (RV32IMAC) with picolibc. Tests (tests/target/CMakeLists.txt):
 #   <board>.model, .model_check_level2   randomized model test, 5 regions incl. a linker section
 #   <board>.unit.<test>.<config>         the core's tests/unit programs built for the target
-#                                        (core, model, corrupt, report, fuzz)
+#                                        (core, model, corrupt, report, fuzz; with
+#                                        CAPHEAP_POISON 1: poison, model, fuzz)
 #   <board>.libc, .libc_symbols          libc allocation goes through capheap; libc's
 #                                        allocator is not linked
 #   <board>.irq_lock, .irq_nolock_detected
