@@ -4,8 +4,12 @@
 # without it, must have allocated from capheap (its report says so) and must
 # leave a heap that passes capheap_check at exit. A program that frees twice
 # must be stopped with capheap's message.
-# Usage: preload.sh path/to/libcapheap_preload.so
+# With --poison (a CAPHEAP_POISON=1 build of the layer), also: a program that
+# writes to memory after freeing it is stopped with capheap's message.
+# Usage: preload.sh [--poison] path/to/libcapheap_preload.so
 set -u
+poison=0
+if [ "${1:-}" = --poison ]; then poison=1; shift; fi
 lib=$(readlink -f "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -57,6 +61,26 @@ if [ $rc -eq 134 ] && grep -q 'capheap: free(): block already free' "$work/err";
   echo "ok   double free is stopped by capheap (abort, exit 134)"; pass=$((pass + 1))
 else
   echo "FAIL double free: exit $rc, stderr: $(head -2 "$work/err")"; fail=$((fail + 1))
+fi
+if [ "$poison" -eq 1 ]; then
+  # a write after free, found when the bytes are allocated again
+  cat > "$work/late.c" <<'C'
+#include <stdlib.h>
+int main(void) {
+    char *volatile p = malloc(64), *volatile guard = malloc(16);
+    free(p);
+    p[40] = 1;
+    char *volatile q = malloc(64);
+    return q == p && guard != NULL ? 0 : 1;
+}
+C
+  gcc -O0 -fno-builtin -o "$work/late" "$work/late.c"
+  sh -c 'LD_PRELOAD="$1" "$2"; exit $?' sh "$lib" "$work/late" 2>"$work/err"; rc=$?
+  if [ $rc -eq 134 ] && grep -qE '^capheap: freed memory written after free, at 0x[0-9a-f]+$' "$work/err"; then
+    echo "ok   write after free is stopped by capheap (abort, exit 134)"; pass=$((pass + 1))
+  else
+    echo "FAIL write after free: exit $rc, stderr: $(head -2 "$work/err")"; fail=$((fail + 1))
+  fi
 fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -16,6 +16,10 @@
  * Environment:
  *   CAPHEAP_PRELOAD_REPORT=1   print capheap's heap report to stderr at exit
  *   CAPHEAP_PRELOAD_CHECK=1    run the invariant checker at exit; exit status 99 if it fails
+ *
+ * Built with CAPHEAP_POISON=1 (the CMake target capheap_preload_poison), a
+ * write to freed memory that a later allocation finds stops the program with
+ * capheap's message, as a bad free does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -95,6 +99,30 @@ __attribute__((destructor)) static void at_exit_report(void)
     }
 }
 
+#if CAPHEAP_POISON
+/* Poisoning found a write after free: say where, and stop. */
+static void on_heap_error(capheap_heap_t *heap, const capheap_event_t *ev, void *ctx)
+{
+    (void)heap;
+    (void)ctx;
+    if (ev->code != CAPHEAP_E_USE_AFTER_FREE) return;
+    char hex[2 + 2 * sizeof(uintptr_t) + 1];
+    uintptr_t a = (uintptr_t)ev->ptr;
+    size_t n = sizeof hex - 1;
+    hex[n] = '\n';
+    while (n > 2) {
+        hex[--n] = "0123456789abcdef"[a & 15u];
+        a >>= 4;
+    }
+    hex[0] = '0';
+    hex[1] = 'x';
+    const char *msg = "capheap: freed memory written after free, at ";
+    write_stderr(NULL, msg, strlen(msg));
+    write_stderr(NULL, hex, sizeof hex);
+    abort();
+}
+#endif
+
 /* Map a new region of at least need bytes and add it to the heap. */
 static bool grow(size_t need)
 {
@@ -117,6 +145,9 @@ static void init(void)
     int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
     if (fd >= 0) report_fd = fd;
     capheap_set_lock(&capheap_global, lock_heap, unlock_heap, NULL);
+#if CAPHEAP_POISON
+    capheap_set_error_handler(&capheap_global, on_heap_error, NULL);
+#endif
     (void)pthread_atfork(before_fork, after_fork, after_fork);
     (void)grow(FIRST_REGION);
 }
