@@ -67,7 +67,9 @@
  * call returns int, or signalled by a NULL / 0 return, (2) counted in
  * capheap_stats_t.error_count[-code], and (3) passed to the heap's error
  * handler if one is set (capheap_set_error_handler), after the heap lock has
- * been released. An erroneous call leaves the heap exactly as it was.
+ * been released. An erroneous call leaves the heap exactly as it was. The one
+ * exception is CAPHEAP_E_USE_AFTER_FREE (CAPHEAP_POISON builds): it reports
+ * damage found by a call that otherwise succeeds, and that call completes.
  *
  * ============================================================================
  * THREADS AND INTERRUPTS
