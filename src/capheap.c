@@ -1225,19 +1225,23 @@ HOT capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
     if ((hd & F_USED) == 0u) return CAPHEAP_E_DOUBLE_FREE;
     if (size < MIN_BLOCK || size > r->end - off) return CAPHEAP_E_INVALID_PTR;
     fblk_t *n = next_blk(b, size);
-    word_t nh = n->hdr;
-    if ((nh & F_PREV_USED) == 0u) return CAPHEAP_E_INVALID_PTR;
-    /* Neighbours that free() would merge with must be sound free blocks. */
-    if ((nh & F_USED) == 0u) {
-        size_t ns = (size_t)(nh & ~F_MASK);
-        if (ns < MIN_BLOCK || ns > r->end - off - size ||
-            *(word_t *)(void *)((char *)n + ns - W) != (word_t)ns)
-            return CAPHEAP_E_CORRUPT;
-    }
+    if ((n->hdr & F_PREV_USED) == 0u) return CAPHEAP_E_INVALID_PTR;
+    /* Neighbours that free() would merge with must be sound free blocks.
+     * The previous one first: its values are dead before the next one's
+     * are needed by the merge, so free keeps one register fewer (x86-64: one
+     * saved register less, W1 about 1 instruction per operation; RV32: 4
+     * instructions off the longest free). */
     if ((hd & F_PREV_USED) == 0u) {
         size_t ps = (size_t)*(word_t *)(void *)((char *)b - W);
         if (ps < MIN_BLOCK || ps > off - r->lo ||
             ((fblk_t *)(void *)((char *)b - ps))->hdr != ((word_t)ps | F_PREV_USED))
+            return CAPHEAP_E_CORRUPT;
+    }
+    word_t nh = n->hdr;
+    if ((nh & F_USED) == 0u) {
+        size_t ns = (size_t)(nh & ~F_MASK);
+        if (ns < MIN_BLOCK || ns > r->end - off - size ||
+            *(word_t *)(void *)((char *)n + ns - W) != (word_t)ns)
             return CAPHEAP_E_CORRUPT;
     }
 #endif

@@ -112,7 +112,7 @@ declare -A what=(
   [raise_error]="error handler call"
   [count_error]="error counters"
   [enter]="lock hooks and busy mark"
-  [leave]="lock hooks and busy mark"
+  [leave_heap]="lock hooks and busy mark"
   [reentry]="re-entry report"
 )
 breakdown() {
