@@ -772,6 +772,34 @@ static void test_free_pointers_inside_region_not_blocks(void)
     CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
 }
 
+/* capheap_free: INVALID_PTR is "always detected" when the successor does not
+ * mark the block used, whatever the neighbours look like; with a successor
+ * that does, an unsound previous neighbour is CORRUPT (at level 1). */
+static void test_forged_header_unmarked_successor_is_invalid(void)
+{
+    const size_t wd = CAPHEAP_HEADER_SIZE, bs = 2 * CAPHEAP_MIN_BLOCK;
+    fresh(8 * KIB, 0);
+    unsigned char *p = capheap_alloc(&H, 512);
+    CHECK(p != NULL);
+    memset(p, 0, 512);
+    size_t off = 4 * CAPHEAP_MIN_BLOCK;
+    /* a used header of bs bytes whose previous block is "free" ... */
+    memcpy(p + off - wd, &(uintptr_t){bs | 1u}, sizeof(uintptr_t));
+    /* ... with a boundary tag that no sound free block has (its header is 0) */
+    memcpy(p + off - 2 * wd, &(uintptr_t){bs}, sizeof(uintptr_t));
+    EXPECT_BAD_FREE(p + off, CAPHEAP_E_INVALID_PTR); /* the successor word is 0 */
+    /* the successor says "used, previous used": now the neighbour is looked at */
+    memcpy(p + off - wd + bs, &(uintptr_t){3u}, sizeof(uintptr_t));
+#if CAPHEAP_CHECK_LEVEL >= 2
+    EXPECT_BAD_FREE(p + off, CAPHEAP_E_INVALID_PTR); /* the walk finds no such block */
+#else
+    EXPECT_BAD_FREE(p + off, CAPHEAP_E_CORRUPT);
+#endif
+    memset(p, 0, 512);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    CHECK_HEAP(&H);
+}
+
 #if CAPHEAP_CHECK_LEVEL >= 2
 static void test_level2_catches_forged_interior_header(void)
 {
@@ -1450,6 +1478,7 @@ int main(void)
 #if CAPHEAP_CHECK_LEVEL >= 1
     RUN(test_free_foreign_pointers);
     RUN(test_free_pointers_inside_region_not_blocks);
+    RUN(test_forged_header_unmarked_successor_is_invalid);
 #if CAPHEAP_CHECK_LEVEL >= 2
     RUN(test_level2_catches_forged_interior_header);
 #endif
