@@ -108,7 +108,7 @@
  *      capheap_free for the exact guarantee); re-entry is detected.
  *      Cost (x86-64, callgrind, bench W1): about 20 instructions per
  *      operation on average, nearly all of it in free (about 40 per free).
- *      On RV32 the worst-case free is 146 instructions with checks and
+ *      On RV32 the worst-case free is 142 instructions with checks and
  *      statistics, 103 without either (docs/target-figures.md, constructed
  *      longest paths).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
@@ -201,8 +201,8 @@
  * scanning code) and CAPHEAP_SL_BITS 0 the core is fastest; measured with
  * the default options (bench/, W1): 94.4 instructions per operation on
  * average against 101.8 with 5, W2 efficiency 1.5 points lower at 1 MiB,
- * worst case on RV32 141 / 146 instructions per alloc / free against
- * 182 / 146 (constructed longest paths). */
+ * worst case on RV32 141 / 142 instructions per alloc / free against
+ * 182 / 142 (constructed longest paths). */
 #ifndef CAPHEAP_FIT_SCAN
 #define CAPHEAP_FIT_SCAN 5
 #endif
