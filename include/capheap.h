@@ -171,6 +171,17 @@
 #define CAPHEAP_POISON_NEW 0xCD
 #endif
 
+/* CAPHEAP_TRACE: 1 lets a hook see every successful allocation, free and
+ * realloc (capheap_set_trace), for leak tracing, heap profiling or logging;
+ * default 0: off, zero cost, and capheap_set_trace does not exist. Cost when
+ * 1: two words per heap; without a hook one load and compare per successful
+ * call; with a hook one indirect call. The hook is called with the heap
+ * lock held, so it sees the events of all threads in the order they
+ * happened (a block is reported freed before anyone can be given it again). */
+#ifndef CAPHEAP_TRACE
+#define CAPHEAP_TRACE 0
+#endif
+
 /* CAPHEAP_SL_BITS: log2 of the number of size classes per power of two
  * (0..5, default 0: one class per power of two). 0 keeps one bitmap word per
  * region (one bit per class) and no second level; lists rarely switch
@@ -242,6 +253,9 @@
 #endif
 #if CAPHEAP_STATS != 0 && CAPHEAP_STATS != 1 && CAPHEAP_STATS != 2
 #error "CAPHEAP_STATS must be 0, 1 or 2"
+#endif
+#if CAPHEAP_TRACE != 0 && CAPHEAP_TRACE != 1
+#error "CAPHEAP_TRACE must be 0 or 1"
 #endif
 #if CAPHEAP_POISON != 0 && CAPHEAP_POISON != 1
 #error "CAPHEAP_POISON must be 0 or 1"
@@ -443,6 +457,10 @@ typedef struct capheap_region_stats {
     uint32_t free_count;
 } capheap_region_stats_t;
 
+#if CAPHEAP_TRACE
+struct capheap_trace_event; /* below, with capheap_set_trace */
+#endif
+
 /** The heap. Its fields are private: use the calls below. All-zero is a
  *  valid empty heap with no lock, no handler and no regions. */
 struct capheap_heap {
@@ -456,6 +474,10 @@ struct capheap_heap {
     uint32_t region_count_;
     uint32_t error_count_[CAPHEAP_ERROR_KINDS];
     uint32_t fail_count_;
+#if CAPHEAP_TRACE
+    void (*trace_)(capheap_heap_t *, const struct capheap_trace_event *, void *);
+    void *trace_ctx_;
+#endif
 #if CAPHEAP_POISON
     void *poison_hit_; /* first changed free byte found inside a call, reported on leaving */
 #endif
@@ -520,6 +542,42 @@ void capheap_set_lock(capheap_heap_t *heap, capheap_lock_fn lock, capheap_unlock
 
 /** Install an error handler (NULL removes it). NULL heap: does nothing. */
 void capheap_set_error_handler(capheap_heap_t *heap, capheap_error_fn fn, void *ctx);
+
+#if CAPHEAP_TRACE
+/** What a trace hook is told (CAPHEAP_TRACE builds). */
+typedef enum capheap_trace_op {
+    CAPHEAP_TRACE_ALLOC = 1,  /**< ptr was allocated: every allocation call,
+                                   also realloc(NULL, n) and the handles */
+    CAPHEAP_TRACE_FREE = 2,   /**< ptr was freed: capheap_free, realloc(p, 0) */
+    CAPHEAP_TRACE_REALLOC = 3 /**< old_ptr was resized to ptr (ptr == old_ptr
+                                   when it stayed in place, else old_ptr was
+                                   freed and ptr allocated) */
+} capheap_trace_op_t;
+
+typedef struct capheap_trace_event {
+    capheap_trace_op_t op;
+    void *ptr;        /**< the block allocated, freed, or realloc's result */
+    void *old_ptr;    /**< REALLOC: the block before; otherwise NULL */
+    size_t size;      /**< ALLOC and REALLOC: bytes requested (calloc: count *
+                           size); FREE: 0 */
+    uint32_t caps;    /**< capabilities requested (capheap_alloc_prefer: the
+                           entry of the list that was served); FREE: 0 */
+} capheap_trace_event_t;
+
+/** Trace hook: called once for each successful allocation, free and
+ *  realloc of the heap, after the heap has changed and before the call
+ *  returns, with the heap lock held. Calls that fail (NULL, an error code)
+ *  and free(NULL) are not traced. The hook must not call into the same heap
+ *  (at CAPHEAP_CHECK_LEVEL >= 1 such a call fails with CAPHEAP_E_REENTRY; at
+ *  0 it is undefined) and should be short: it runs inside every call. */
+typedef void (*capheap_trace_fn)(capheap_heap_t *heap, const capheap_trace_event_t *event,
+                                 void *ctx);
+
+/** Install a trace hook (NULL removes it); set it before the heap is shared
+ *  between threads or interrupts, as the lock hooks. NULL heap: does nothing.
+ *  Exists only when CAPHEAP_TRACE is 1. */
+void capheap_set_trace(capheap_heap_t *heap, capheap_trace_fn fn, void *ctx);
+#endif
 
 /* ============================================================================
  * ALLOCATION

@@ -796,6 +796,27 @@ static uintptr_t enter_reporting(capheap_heap_t *h)
     return tok;
 }
 
+/* Tracing (CAPHEAP_TRACE): tell the hook about a successful call (lock
+ * held, so the events of all callers arrive in the order they happened). */
+#if CAPHEAP_TRACE
+static void trace(capheap_heap_t *h, capheap_trace_op_t op, void *ptr, void *old, size_t size,
+                  uint32_t caps)
+{
+    capheap_trace_fn fn = h->trace_;
+    if (fn == NULL) return;
+    capheap_trace_event_t ev;
+    ev.op = op;
+    ev.ptr = ptr;
+    ev.old_ptr = old;
+    ev.size = size;
+    ev.caps = caps;
+    fn(h, &ev, h->trace_ctx_);
+}
+#define TRACE(h, op, ptr, old, size, caps) trace((h), CAPHEAP_TRACE_##op, (ptr), (old), (size), (caps))
+#else
+#define TRACE(h, op, ptr, old, size, caps) ((void)0)
+#endif
+
 #if CAPHEAP_POISON
 /* Bytes leaving the free state: check [lo, hi) (part of a free block's
  * poisoned interior) and keep the first change found for leave() to report
@@ -981,6 +1002,7 @@ static void *alloc_entry(capheap_heap_t *h, size_t size, size_t align, uint32_t 
     if ((tok = enter(h)) == CAPHEAP_LOCK_FAILED) return alloc_failed(h, false, 0, size, align, caps);
     void *p = alloc_locked(h, size, align, caps);
     if (p == NULL) return alloc_failed(h, true, tok, size, align, caps);
+    TRACE(h, ALLOC, p, NULL, size, caps);
     leave(h, tok);
     return p;
 }
@@ -1043,6 +1065,7 @@ COLD void *alloc_slow(capheap_heap_t *h, size_t size, uint32_t caps)
     if (tok == CAPHEAP_LOCK_FAILED) return alloc_failed(h, false, 0, size, G, caps);
     void *p = alloc_plain(h, h->regions_, size, caps);
     if (p == NULL) return alloc_failed(h, true, tok, size, G, caps);
+    TRACE(h, ALLOC, p, NULL, size, caps);
     leave(h, tok);
     return p;
 }
@@ -1054,6 +1077,7 @@ COLD void *alloc_rest(capheap_heap_t *h, capheap_region_t *r, size_t size, uint3
 {
     void *p = r != NULL && r->next != NULL ? alloc_plain(h, r->next, size, caps) : NULL;
     if (p == NULL) return alloc_failed(h, true, 0, size, G, caps);
+    TRACE(h, ALLOC, p, NULL, size, caps);
     fast_leave(h);
     return p;
 }
@@ -1081,6 +1105,7 @@ HOT void *alloc_fast(capheap_heap_t *heap, size_t size, uint32_t caps)
             poison_alloc(heap, blk, have, got);
 #endif
             note_alloc(heap, r, got);
+            TRACE(heap, ALLOC, (char *)blk + W, NULL, size, caps);
             fast_leave(heap);
             return (char *)blk + W;
         }
@@ -1160,6 +1185,7 @@ void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *ca
         caps = caps_list[i];
         void *p = alloc_locked(heap, size, G, caps);
         if (p != NULL) {
+            TRACE(heap, ALLOC, p, NULL, size, caps);
             leave(heap, tok);
             return p;
         }
@@ -1275,6 +1301,7 @@ COLD int free_slow(capheap_heap_t *h, void *ptr)
     if (err != CAPHEAP_OK) return free_failed(h, true, tok, ptr, err);
     note_free(h, f.r, f.size);
     release(f.r, f.b, f.size, f.hdr);
+    TRACE(h, FREE, ptr, NULL, 0, 0);
     leave(h, tok);
     return CAPHEAP_OK;
 }
@@ -1292,6 +1319,7 @@ int capheap_free(capheap_heap_t *heap, void *ptr)
     if (err != CAPHEAP_OK) return free_failed(heap, true, 0, ptr, err);
     note_free(heap, f.r, f.size);
     release(f.r, f.b, f.size, f.hdr);
+    TRACE(heap, FREE, ptr, NULL, 0, 0);
     fast_leave(heap);
     return CAPHEAP_OK;
 #else
@@ -1431,6 +1459,7 @@ FOLD void *realloc_entry(capheap_heap_t *heap, void *ptr, size_t size, size_t al
     } else {
         count_error(heap, err);
     }
+    if (res != NULL) TRACE(heap, REALLOC, res, ptr, size, caps);
     leave(heap, tok);
     if (res == NULL) raise_error(heap, err, ptr, size, caps);
     return res;
@@ -1478,6 +1507,10 @@ void capheap_init(capheap_heap_t *heap)
     heap->region_count_ = 0;
     zero_words(heap->error_count_, CAPHEAP_ERROR_KINDS);
     heap->fail_count_ = 0;
+#if CAPHEAP_TRACE
+    heap->trace_ = NULL;
+    heap->trace_ctx_ = NULL;
+#endif
 #if CAPHEAP_POISON
     heap->poison_hit_ = NULL;
 #endif
@@ -1501,6 +1534,15 @@ void capheap_set_lock(capheap_heap_t *heap, capheap_lock_fn lock, capheap_unlock
     heap->state_ = both ? (heap->state_ | ST_LOCK) : (heap->state_ & ~ST_LOCK);
     heap->lock_ctx_ = both ? ctx : NULL;
 }
+
+#if CAPHEAP_TRACE
+void capheap_set_trace(capheap_heap_t *heap, capheap_trace_fn fn, void *ctx)
+{
+    if (heap == NULL) return;
+    heap->trace_ = fn;
+    heap->trace_ctx_ = ctx;
+}
+#endif
 
 void capheap_set_error_handler(capheap_heap_t *heap, capheap_error_fn fn, void *ctx)
 {
