@@ -13,7 +13,8 @@
 #   <board>.model, .model_check_level2   randomized model test, 5 regions incl. a linker section
 #   <board>.unit.<test>.<config>         the core's tests/unit programs built for the target
 #                                        (core, model, corrupt, report, fuzz; with
-#                                        CAPHEAP_POISON 1: poison, model, fuzz)
+#                                        CAPHEAP_POISON 1: poison, model, fuzz; with
+#                                        CAPHEAP_TRACE 1: trace)
 #   <board>.libc, .libc_symbols          libc allocation goes through capheap; libc's
 #                                        allocator is not linked
 #   <board>.irq_lock, .irq_nolock_detected
