@@ -50,18 +50,25 @@ run "gcc compiles and links a program" sh -c "gcc -O2 -o '$work/hello' '$work/he
 run "xz with two threads" sh -c "xz -T2 -6 -c '$work/nums' | xz -d -c | md5sum"
 run "git log" git -C "$(dirname "$0")/.." log --oneline -n 20
 
+# stopped NAME PROGRAM.c MESSAGE-REGEX: the program, built from PROGRAM.c, must be
+# aborted by capheap (exit 134) with a line matching MESSAGE-REGEX on stderr
+stopped() {
+  local name=$1 src=$2 msg=$3 rc
+  gcc -O0 -fno-builtin -o "${src%.c}" "$src"
+  sh -c 'LD_PRELOAD="$1" "$2"; exit $?' sh "$lib" "${src%.c}" 2>"$work/err"; rc=$?
+  if [ $rc -eq 134 ] && grep -qE "$msg" "$work/err"; then
+    echo "ok   $name is stopped by capheap (abort, exit 134)"; pass=$((pass + 1))
+  else
+    echo "FAIL $name: exit $rc, stderr: $(head -2 "$work/err")"; fail=$((fail + 1))
+  fi
+}
+
 # a double free in a real program is stopped with capheap's message
 cat > "$work/twice.c" <<'C'
 #include <stdlib.h>
 int main(void) { char *volatile p = malloc(64); free(p); free(p); return 0; }
 C
-gcc -O0 -fno-builtin -o "$work/twice" "$work/twice.c"
-sh -c 'LD_PRELOAD="$1" "$2"; exit $?' sh "$lib" "$work/twice" 2>"$work/err"; rc=$?
-if [ $rc -eq 134 ] && grep -q 'capheap: free(): block already free' "$work/err"; then
-  echo "ok   double free is stopped by capheap (abort, exit 134)"; pass=$((pass + 1))
-else
-  echo "FAIL double free: exit $rc, stderr: $(head -2 "$work/err")"; fail=$((fail + 1))
-fi
+stopped "double free" "$work/twice.c" '^capheap: free\(\): block already free$'
 if [ "$poison" -eq 1 ]; then
   # a write after free, found when the bytes are allocated again
   cat > "$work/late.c" <<'C'
@@ -74,13 +81,7 @@ int main(void) {
     return q == p && guard != NULL ? 0 : 1;
 }
 C
-  gcc -O0 -fno-builtin -o "$work/late" "$work/late.c"
-  sh -c 'LD_PRELOAD="$1" "$2"; exit $?' sh "$lib" "$work/late" 2>"$work/err"; rc=$?
-  if [ $rc -eq 134 ] && grep -qE '^capheap: freed memory written after free, at 0x[0-9a-f]+$' "$work/err"; then
-    echo "ok   write after free is stopped by capheap (abort, exit 134)"; pass=$((pass + 1))
-  else
-    echo "FAIL write after free: exit $rc, stderr: $(head -2 "$work/err")"; fail=$((fail + 1))
-  fi
+  stopped "write after free" "$work/late.c" '^capheap: freed memory written after free, at 0x[0-9a-f]+$'
 fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
