@@ -156,8 +156,8 @@
  *      whole region, capheap_check reads every free byte. The heap stays
  *      O(1) in the number of blocks but not in the block size: a debugging
  *      option, not for latency budgets. Measured (bench W1, x86-64, 1 MiB
- *      heap): 364 instructions per operation with requests of 8-512 bytes
- *      (99 without), 2 150 with requests up to 16 KiB (100 without).
+ *      heap): 364 instructions per operation with requests of 8-512 bytes,
+ *      2 150 with requests up to 16 KiB (98 without, in both).
  * CAPHEAP_POISON_FREED (default 0xDE, bit 0 must be clear: a freed header
  * overwritten with it still reads as free) and CAPHEAP_POISON_NEW (default
  * 0xCD) are the fill bytes. */
