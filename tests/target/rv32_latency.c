@@ -282,22 +282,26 @@ static int run(size_t size, enum workload w, unsigned long long seed, unsigned l
     return 0;
 }
 
+/* The region sizes measured (BENCH.md W3 on RV32). */
+static const size_t sizes[] = {16u * 1024u, 256u * 1024u, 4u * 1024u * 1024u};
+
 #if !LATENCY_NATIVE
 /* Constructed states for the longest paths of one call, which random workloads reach only
  * by chance: every walk of the fit scan at its length, every list change that updates the
  * bitmap, and (for the allocations) new peaks in the statistics. Sizes in granules; built
- * in a fresh 16 KiB region with used guard blocks between the free ones so that none
- * merges. The shapes are chosen for one class per power of two (the default); other
- * builds run them too, as ordinary states. */
+ * at the start of a fresh region of each measured size, with used guard blocks between the
+ * free ones so that none merges (the rest of the region is one more block, taken or free):
+ * the same call must cost the same at every region size. The shapes are chosen for one
+ * class per power of two (the default); other builds run them too, as ordinary states. */
 static void *granules(size_t g)
 {
     return capheap_alloc(&heap, g * CAPHEAP_ALIGN - CAPHEAP_HEADER_SIZE);
 }
 
-static int crafted_fresh(void)
+static int crafted_fresh(size_t size)
 {
     capheap_init(&heap);
-    return capheap_add_region(&heap, __external_start, 16384u, CAPHEAP_CAPS_INTERNAL) == CAPHEAP_OK &&
+    return capheap_add_region(&heap, __external_start, size, CAPHEAP_CAPS_INTERNAL) == CAPHEAP_OK &&
            capheap_alloc(&heap, 1) != NULL;
 }
 
@@ -320,11 +324,11 @@ static void unplace(void *const *p, int n)
 /* Free blocks of own[] granules (the own class of a request of req granules, head first),
  * then of good[] (the next class), take the rest of the region so that the measured
  * allocation sets new peaks, and count one allocation of req granules. */
-static int crafted_alloc(const char *name, const unsigned *own, int nown, const unsigned *good, int ngood,
-                         unsigned req)
+static int crafted_alloc(size_t size, const char *name, const unsigned *own, int nown, const unsigned *good,
+                         int ngood, unsigned req)
 {
     void *o[8], *g[8];
-    if (!crafted_fresh() || !place(own, nown, o) || !place(good, ngood, g))
+    if (!crafted_fresh(size) || !place(own, nown, o) || !place(good, ngood, g))
         return 1;
     unplace(g, ngood);
     unplace(o, nown);
@@ -339,15 +343,15 @@ static int crafted_alloc(const char *name, const unsigned *own, int nown, const 
         printf("crafted %s: %s\n", name, p == NULL ? "allocation failed" : "heap check failed");
         return 1;
     }
-    printf("RESULT crafted case=%s op=alloc count=%" PRIu32 "\n", name, net(t0, t1));
+    printf("RESULT crafted case=%s op=alloc size=%u count=%" PRIu32 "\n", name, (unsigned)size, net(t0, t1));
     return 0;
 }
 
 /* Free a block whose neighbours are both free and each alone in its class; the merged
  * block goes to an empty class. */
-static int crafted_free(void)
+static int crafted_free(size_t size)
 {
-    if (!crafted_fresh())
+    if (!crafted_fresh(size))
         return 1;
     void *prev = granules(20), *b = granules(10), *next = granules(40);
     if (prev == NULL || b == NULL || next == NULL || capheap_alloc(&heap, 1) == NULL)
@@ -362,7 +366,7 @@ static int crafted_free(void)
         printf("crafted free: %s\n", rc != CAPHEAP_OK ? "free failed" : "heap check failed");
         return 1;
     }
-    printf("RESULT crafted case=merge-both op=free count=%" PRIu32 "\n", net(t0, t1));
+    printf("RESULT crafted case=merge-both op=free size=%u count=%" PRIu32 "\n", (unsigned)size, net(t0, t1));
     return 0;
 }
 
@@ -370,7 +374,7 @@ static int crafted_free(void)
  * build runs the same states). */
 #define SCAN (CAPHEAP_FIT_SCAN < 2 ? 2 : CAPHEAP_FIT_SCAN)
 
-static int crafted(void)
+static int crafted(size_t size)
 {
     /* request 48 granules: own class 32..63, next class 64..127; 1/8 of 48 is 6.
      * own-scan-last: blocks too small, then two that fit, the second tighter, at
@@ -378,9 +382,9 @@ static int crafted(void)
     static const unsigned last[8] = {40, 40, 40, 40, 40, 40, 62, 60};
     static const unsigned small[8] = {40, 40, 40, 40, 40, 40, 40, 40};
     static const unsigned two[] = {120, 70}, one[] = {70};
-    return crafted_alloc("own-scan-last", last + 8 - SCAN, SCAN, NULL, 0, 48) ||
-           crafted_alloc("search-tighter-2nd", small, SCAN, two, 2, 48) ||
-           crafted_alloc("search-list-empties", small, SCAN, one, 1, 48) || crafted_free();
+    return crafted_alloc(size, "own-scan-last", last + 8 - SCAN, SCAN, NULL, 0, 48) ||
+           crafted_alloc(size, "search-tighter-2nd", small, SCAN, two, 2, 48) ||
+           crafted_alloc(size, "search-list-empties", small, SCAN, one, 1, 48) || crafted_free(size);
 }
 #endif
 
@@ -389,8 +393,6 @@ int main(int argc, char **argv)
     int a = target_args(argc, argv);
     unsigned long long seed = a < argc ? strtoull(argv[a], NULL, 0) : 1u;
     unsigned long steps = a + 1 < argc ? strtoul(argv[a + 1], NULL, 0) : 200000ul;
-    static const size_t sizes[] = {16u * 1024u, 256u * 1024u, 4u * 1024u * 1024u};
-
     counter_start();
     uint32_t t0 = instret();
     uint32_t t1 = instret();
@@ -418,8 +420,9 @@ int main(int argc, char **argv)
     printf("rv32_latency: done\n");
     return 0;
 #else
-    if (crafted() != 0)
-        return 1;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        if (crafted(sizes[s]) != 0)
+            return 1;
 #endif
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int w = 0; w < W_COUNT; w++)
