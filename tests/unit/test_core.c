@@ -92,6 +92,60 @@ static void test_overlap_cases(void)
     CHECK_HEAP(&H);
 }
 
+/* capheap_add_region_ex: on every error region_out receives NULL (also for a
+ * NULL heap), and the error is counted and reported once with mem, size and
+ * caps; "the trimmed range cannot hold ..." is judged after the start is
+ * rounded up. */
+static void test_add_region_errors_report_their_arguments(void)
+{
+    fresh(64 * KIB, CAPHEAP_CAPS_INTERNAL);
+    const uint32_t caps = CAPHEAP_CAP_DMA | CAPHEAP_CAP_USER(1);
+    const struct {
+        unsigned char *mem;
+        size_t size;
+        int code;
+    } bad[] = {
+        {NULL, 4096, CAPHEAP_E_REGION_NULL},
+        {(unsigned char *)(UINTPTR_MAX - 100), 4096, CAPHEAP_E_REGION_WRAPS},
+        {mem_b, 16, CAPHEAP_E_REGION_TOO_SMALL},
+        {mem_a + 100, 4096, CAPHEAP_E_REGION_OVERLAP},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        capheap_stats_t before = stats(&H);
+        int cnt = LOG.count;
+        capheap_region_t *out = (capheap_region_t *)(void *)&out; /* must be overwritten */
+        CHECK_EQ(capheap_add_region_ex(&H, bad[i].mem, bad[i].size, caps, 3, &out), bad[i].code);
+        CHECK(out == NULL);
+        CHECK_EQ(LOG.count, cnt + 1);
+        CHECK_EQ(LOG.last.code, bad[i].code);
+        CHECK(LOG.last.ptr == (void *)bad[i].mem);
+        CHECK_EQ(LOG.last.size, bad[i].size);
+        CHECK_EQ(LOG.last.caps, caps);
+        capheap_stats_t after = stats(&H);
+        CHECK_EQ(after.error_count[-bad[i].code], before.error_count[-bad[i].code] + 1);
+        CHECK_EQ(after.region_count, before.region_count);
+        CHECK_EQ(after.total_size, before.total_size);
+        CHECK_EQ(after.fail_count, before.fail_count);
+    }
+    capheap_region_t *out = (capheap_region_t *)(void *)&out;
+    CHECK_EQ(capheap_add_region_ex(NULL, mem_b, 4096, caps, 0, &out), CAPHEAP_E_ARGUMENT);
+    CHECK(out == NULL);
+    CHECK_HEAP(&H);
+    /* the smallest size accepted at an aligned address is too small one byte
+     * later (the start is rounded up), and enough with the lost bytes added */
+    size_t smallest = 0;
+    while (smallest < 4096 && capheap_region_overhead(smallest) + CAPHEAP_MIN_BLOCK > smallest)
+        smallest++;
+    CHECK(smallest < 4096);
+    capheap_heap_t h = CAPHEAP_HEAP_INIT;
+    CHECK_EQ(capheap_add_region(&h, mem_b + 1, smallest, 0), CAPHEAP_E_REGION_TOO_SMALL);
+    CHECK_EQ(stats(&h).error_count[-CAPHEAP_E_REGION_TOO_SMALL], 1);
+    CHECK_EQ(stats(&h).region_count, 0);
+    CHECK_EQ(capheap_add_region(&h, mem_b + 1, smallest + CAPHEAP_ALIGN - 1, 0), CAPHEAP_OK);
+    CHECK_EQ(rstats(&h, 0).size, CAPHEAP_MIN_BLOCK);
+    CHECK_HEAP(&h);
+}
+
 static void test_misaligned_region_is_trimmed(void)
 {
     fresh(0, 0);
@@ -492,6 +546,83 @@ static void test_bad_alignment(void)
     CHECK_EQ(stats(&H).used, 0);
 }
 
+/* The call just made returned NULL and reported exactly one error CODE for
+ * a request of SIZE bytes (ptr NULL), counted in error_count and fail_count;
+ * nothing was allocated. (fail_count only with CAPHEAP_STATS: the header's
+ * CAPHEAP_STATS 0 has no counter of failures.) */
+#define EXPECT_ALLOC_FAILS(CALL, CODE, SIZE)                                    \
+    do {                                                                        \
+        capheap_stats_t sb_ = stats(&H);                                        \
+        int cnt_ = LOG.count;                                                   \
+        CHECK((CALL) == NULL);                                                  \
+        CHECK_EQ(LOG.count, cnt_ + 1);                                          \
+        CHECK_EQ(LOG.last.code, (CODE));                                        \
+        CHECK(LOG.last.ptr == NULL);                                            \
+        CHECK_EQ(LOG.last.size, (SIZE));                                        \
+        capheap_stats_t sa_ = stats(&H);                                        \
+        CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);      \
+        if (CAPHEAP_STATS) CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);       \
+        CHECK_EQ(sa_.used, sb_.used);                                           \
+        CHECK_EQ(sa_.alloc_count, sb_.alloc_count);                             \
+    } while (0)
+
+/* ERRORS and fail_count for every allocation call: BAD_ALIGN (also through
+ * the _caps call and a handle), SIZE_OVERFLOW, NO_CAPS and NOMEM each return
+ * NULL, are reported once with the request's size and caps and counted in
+ * error_count and fail_count. alloc_prefer reports one failure: NO_CAPS for
+ * an empty list or when no set matches a region, NOMEM, and SIZE_OVERFLOW for
+ * a size that overflows. A heap without regions: NO_CAPS from every call. */
+static void test_allocation_failures_count_and_report(void)
+{
+    const uint32_t in = CAPHEAP_CAP_INTERNAL;
+    fresh(8 * KIB, CAPHEAP_CAPS_INTERNAL);
+    EXPECT_ALLOC_FAILS(capheap_aligned_alloc_caps(&H, 48, 16, in), CAPHEAP_E_BAD_ALIGN, 16);
+    CHECK_EQ(LOG.last.caps, in);
+    EXPECT_ALLOC_FAILS(capheap_aligned_alloc(&H, 0, 16), CAPHEAP_E_BAD_ALIGN, 16);
+    CHECK_EQ(LOG.last.caps, 0);
+    capheap_allocator_t odd = {&H, in, 96};
+    EXPECT_ALLOC_FAILS(capheap_allocator_alloc(&odd, 40), CAPHEAP_E_BAD_ALIGN, 40);
+    CHECK_EQ(LOG.last.caps, in);
+    EXPECT_ALLOC_FAILS(capheap_alloc_caps(&H, SIZE_MAX, in), CAPHEAP_E_SIZE_OVERFLOW, SIZE_MAX);
+    CHECK_EQ(LOG.last.caps, in);
+    EXPECT_ALLOC_FAILS(capheap_aligned_alloc_caps(&H, 64, SIZE_MAX - 64, in), CAPHEAP_E_SIZE_OVERFLOW,
+                       SIZE_MAX - 64);
+    EXPECT_ALLOC_FAILS(capheap_alloc_caps(&H, 100, CAPHEAP_CAP_EXEC), CAPHEAP_E_NO_CAPS, 100);
+    CHECK_EQ(LOG.last.caps, CAPHEAP_CAP_EXEC);
+    EXPECT_ALLOC_FAILS(capheap_calloc_caps(&H, 10, 10, CAPHEAP_CAP_EXEC), CAPHEAP_E_NO_CAPS, 100);
+    EXPECT_ALLOC_FAILS(capheap_alloc_caps(&H, 100000, in), CAPHEAP_E_NOMEM, 100000);
+    CHECK_EQ(LOG.last.caps, in);
+    EXPECT_ALLOC_FAILS(capheap_aligned_alloc(&H, 256, 100000), CAPHEAP_E_NOMEM, 100000);
+    /* calloc's overflow: one report (its size is not representable) */
+    capheap_stats_t sb = stats(&H);
+    CHECK(capheap_calloc_caps(&H, SIZE_MAX / 2, 3, in) == NULL);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
+    CHECK_EQ(LOG.last.caps, in);
+    if (CAPHEAP_STATS) CHECK_EQ(stats(&H).fail_count, sb.fail_count + 1);
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_SIZE_OVERFLOW],
+             sb.error_count[-CAPHEAP_E_SIZE_OVERFLOW] + 1);
+    /* preference lists */
+    const uint32_t list[] = {CAPHEAP_CAP_EXEC, CAPHEAP_CAP_INTERNAL};
+    EXPECT_ALLOC_FAILS(capheap_alloc_prefer(&H, 10, list, 0), CAPHEAP_E_NO_CAPS, 10);
+    EXPECT_ALLOC_FAILS(capheap_alloc_prefer(&H, 10, list, 1), CAPHEAP_E_NO_CAPS, 10);
+    EXPECT_ALLOC_FAILS(capheap_alloc_prefer(&H, 100000, list, 2), CAPHEAP_E_NOMEM, 100000);
+    EXPECT_ALLOC_FAILS(capheap_alloc_prefer(&H, SIZE_MAX, list, 2), CAPHEAP_E_SIZE_OVERFLOW, SIZE_MAX);
+    /* a handle alignment at most CAPHEAP_ALIGN is the default, power of two or not */
+    capheap_allocator_t small = {&H, in, 3};
+    void *p = capheap_allocator_alloc(&small, 40);
+    CHECK(p != NULL && (uintptr_t)p % CAPHEAP_ALIGN == 0);
+    CHECK_EQ(capheap_allocator_free(&small, p), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+    /* no region at all */
+    fresh(0, 0);
+    EXPECT_ALLOC_FAILS(capheap_aligned_alloc(&H, 64, 8), CAPHEAP_E_NO_CAPS, 8);
+    EXPECT_ALLOC_FAILS(capheap_calloc(&H, 2, 4), CAPHEAP_E_NO_CAPS, 8);
+    EXPECT_ALLOC_FAILS(capheap_realloc(&H, NULL, 8), CAPHEAP_E_NO_CAPS, 8);
+    EXPECT_ALLOC_FAILS(capheap_alloc_prefer(&H, 8, list, 2), CAPHEAP_E_NO_CAPS, 8);
+    CHECK_HEAP(&H);
+}
+
 static void test_calloc_zeroes(void)
 {
     fresh(8 * KIB, 0);
@@ -690,6 +821,56 @@ static void test_realloc_moves_and_keeps_caps(void)
     CHECK_HEAP(&H);
 }
 
+/* capheap_realloc: "On failure returns NULL and ptr is untouched and still
+ * valid". Each failure is reported once with ptr, size and caps and counted;
+ * NOMEM, NO_CAPS, SIZE_OVERFLOW and (a handle's) BAD_ALIGN also in
+ * fail_count. The block keeps its size and contents, the heap its use. */
+#define EXPECT_REALLOC_FAILS(CALL, CODE, SIZE, CAPS)                            \
+    do {                                                                        \
+        capheap_stats_t sb_ = stats(&H);                                        \
+        int cnt_ = LOG.count;                                                   \
+        CHECK((CALL) == NULL);                                                  \
+        CHECK_EQ(LOG.count, cnt_ + 1);                                          \
+        CHECK_EQ(LOG.last.code, (CODE));                                        \
+        CHECK(LOG.last.ptr == (void *)p);                                       \
+        CHECK_EQ(LOG.last.size, (SIZE));                                        \
+        CHECK_EQ(LOG.last.caps, (CAPS));                                        \
+        capheap_stats_t sa_ = stats(&H);                                        \
+        CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);      \
+        if (CAPHEAP_STATS) CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);       \
+        CHECK_EQ(sa_.used, sb_.used);                                           \
+        CHECK_EQ(sa_.alloc_count, sb_.alloc_count);                             \
+        CHECK_EQ(sa_.free_count, sb_.free_count);                               \
+        CHECK_EQ(capheap_usable_size(&H, p), us);                               \
+        CHECK(t_verify_key(p, 200, key));                                       \
+        CHECK_HEAP(&H);                                                         \
+    } while (0)
+
+static void test_realloc_failures_leave_the_block(void)
+{
+    fresh(8 * KIB, CAPHEAP_CAPS_INTERNAL);
+    unsigned char *p = capheap_alloc(&H, 200);
+    void *guard = capheap_alloc(&H, 16);
+    CHECK(p != NULL && guard != NULL);
+    t_fill(p, 200);
+    uint64_t key = t_key(p, 200);
+    size_t us = capheap_usable_size(&H, p);
+    EXPECT_REALLOC_FAILS(capheap_realloc(&H, p, 100000), CAPHEAP_E_NOMEM, 100000, 0);
+    EXPECT_REALLOC_FAILS(capheap_realloc_caps(&H, p, 300, CAPHEAP_CAP_EXEC), CAPHEAP_E_NO_CAPS, 300,
+                         CAPHEAP_CAP_EXEC);
+    EXPECT_REALLOC_FAILS(capheap_realloc_caps(&H, p, 50, CAPHEAP_CAP_EXEC), CAPHEAP_E_NO_CAPS, 50,
+                         CAPHEAP_CAP_EXEC); /* a shrink that must move */
+    EXPECT_REALLOC_FAILS(capheap_realloc(&H, p, SIZE_MAX), CAPHEAP_E_SIZE_OVERFLOW, SIZE_MAX, 0);
+    capheap_allocator_t odd = {&H, CAPHEAP_CAP_INTERNAL, 96};
+    EXPECT_REALLOC_FAILS(capheap_allocator_realloc(&odd, p, 300), CAPHEAP_E_BAD_ALIGN, 300,
+                         CAPHEAP_CAP_INTERNAL);
+    capheap_allocator_t a64 = {&H, 0, 64};
+    EXPECT_REALLOC_FAILS(capheap_allocator_realloc(&a64, p, 100000), CAPHEAP_E_NOMEM, 100000, 0);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, guard), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+}
+
 /* -------------------------------------------------------------- bad frees */
 static void test_free_null(void)
 {
@@ -860,6 +1041,111 @@ static void test_last_block_of_region(void)
     CHECK_EQ(stats(&H).used, 0);
     CHECK_HEAP(&H);
 }
+
+/* One call given a bad pointer: 0 free, 1 realloc, 2 usable_size, 3 a handle's
+ * realloc that keeps an alignment of 64, 4 a handle's free, 5 realloc to 0
+ * (which frees). Each returns its failure value, reports CODE once with the
+ * pointer, counts it, is no failed allocation, and changes nothing. */
+static const char *const bad_call_name[] = {"free", "realloc", "usable_size", "handle realloc",
+                                            "handle free", "realloc to 0"};
+
+static void one_bad_call(int how, unsigned char *ptr, int code)
+{
+    capheap_allocator_t a64 = {&H, 0, 64}, plain = {&H, 0, 0};
+    capheap_stats_t sb = stats(&H);
+    int cnt = LOG.count;
+    switch (how) {
+    case 0: CHECK_EQ(capheap_free(&H, ptr), code); break;
+    case 1: CHECK(capheap_realloc(&H, ptr, 40) == NULL); break;
+    case 2: CHECK_EQ(capheap_usable_size(&H, ptr), 0); break;
+    case 3: CHECK(capheap_allocator_realloc(&a64, ptr, 40) == NULL); break;
+    case 4: CHECK_EQ(capheap_allocator_free(&plain, ptr), code); break;
+    default: CHECK(capheap_realloc(&H, ptr, 0) == NULL); break;
+    }
+    CHECK_EQ(LOG.count, cnt + 1);
+    CHECK_EQ(LOG.last.code, code);
+    CHECK(LOG.last.ptr == (void *)ptr);
+    capheap_stats_t sa = stats(&H);
+    CHECK_EQ(sa.error_count[-code], sb.error_count[-code] + 1);
+    CHECK_EQ(sa.fail_count, sb.fail_count);
+    CHECK_EQ(sa.used, sb.used);
+    CHECK_EQ(sa.alloc_count, sb.alloc_count);
+    CHECK_EQ(sa.free_count, sb.free_count);
+}
+
+static void bad_everywhere(unsigned char *ptr, int code, const char *what)
+{
+    for (int how = 0; how < 6 && !t_current_failed; how++) {
+        one_bad_call(how, ptr, code);
+        if (t_current_failed) fprintf(stderr, "  (%s, through %s)\n", what, bad_call_name[how]);
+    }
+}
+
+/* capheap_free's pointer errors, and "Errors as for capheap_free" in
+ * usable_size, realloc and the handles, for each kind the header names:
+ * foreign; misaligned; control data; a preceding word that is not a used
+ * header of a block inside the region (too large, smaller than a block);
+ * an interior pointer whose preceding word has its low bit clear
+ * (DOUBLE_FREE at level 1, INVALID_PTR at level 2); a freed block and a
+ * pointer into it (DOUBLE_FREE; at level 2 also where a word in it reads as a
+ * used header); a block whose free neighbour's boundary tag was overwritten,
+ * before or after it (CORRUPT, and the block stays allocated). */
+static void test_bad_pointers_through_every_call(void)
+{
+    const size_t wd = CAPHEAP_HEADER_SIZE;
+    fresh(8 * KIB, 0);
+    capheap_region_stats_t rs = rstats(&H, 0);
+    unsigned char *a = capheap_alloc(&H, 256), *b = capheap_alloc(&H, 256);
+    unsigned char *c = capheap_alloc(&H, 256), *guard = capheap_alloc(&H, 16);
+    CHECK(a && b && c && guard);
+    static int in_data;
+    bad_everywhere((unsigned char *)&in_data, CAPHEAP_E_FOREIGN_PTR, "static data");
+    bad_everywhere((unsigned char *)rs.start + rs.span, CAPHEAP_E_FOREIGN_PTR, "one past the region");
+    bad_everywhere((unsigned char *)rs.start + CAPHEAP_ALIGN, CAPHEAP_E_INVALID_PTR, "control data");
+    bad_everywhere(a + 1, CAPHEAP_E_INVALID_PTR, "misaligned");
+    unsigned char *mid = a + 4 * CAPHEAP_ALIGN;
+    memset(a, 0xFF, 256);
+    bad_everywhere(mid, CAPHEAP_E_INVALID_PTR, "a used header larger than the region");
+    memset(a, 0, 256);
+    memcpy(mid - wd, &(uintptr_t){3u}, sizeof(uintptr_t));
+    bad_everywhere(mid, CAPHEAP_E_INVALID_PTR, "a used header smaller than a block");
+    memset(a, 0, 256);
+    bad_everywhere(mid, CAPHEAP_CHECK_LEVEL >= 2 ? CAPHEAP_E_INVALID_PTR : CAPHEAP_E_DOUBLE_FREE,
+                   "interior, preceding word with its low bit clear");
+    memset(b, 0x22, 256); /* even bytes: no word of the free block reads as used */
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    bad_everywhere(b, CAPHEAP_E_DOUBLE_FREE, "freed block");
+    bad_everywhere(b + 4 * CAPHEAP_ALIGN, CAPHEAP_E_DOUBLE_FREE, "into a free block");
+    CHECK_HEAP(&H);
+#if CAPHEAP_CHECK_LEVEL >= 2
+    {
+        unsigned char *q = b + 4 * CAPHEAP_ALIGN;
+        uintptr_t save;
+        memcpy(&save, q - wd, sizeof save);
+        memcpy(q - wd, &(uintptr_t){(uintptr_t)CAPHEAP_MIN_BLOCK | 3u}, sizeof(uintptr_t));
+        bad_everywhere(q, CAPHEAP_E_DOUBLE_FREE, "into a free block, a word that reads as used");
+        memcpy(q - wd, &save, sizeof save);
+        if (t_current_failed) return;
+        CHECK_HEAP(&H);
+    }
+#endif
+    /* b's boundary tag (the word before c's header): a's next and c's previous neighbour */
+    unsigned char *tag = c - 2 * wd;
+    uintptr_t save;
+    memcpy(&save, tag, sizeof save);
+    memcpy(tag, &(uintptr_t){save + CAPHEAP_ALIGN}, sizeof(uintptr_t));
+    bad_everywhere(a, CAPHEAP_E_CORRUPT, "free next neighbour with a wrong tag");
+    bad_everywhere(c, CAPHEAP_E_CORRUPT, "free previous neighbour with a wrong tag");
+    memcpy(tag, &save, sizeof save);
+    if (t_current_failed) return;
+    CHECK_HEAP(&H);
+    CHECK_EQ(capheap_usable_size(&H, a), capheap_usable_size(&H, c)); /* both still allocated */
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, c), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, guard), CAPHEAP_OK);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
 #endif /* CAPHEAP_CHECK_LEVEL >= 1 */
 
 /* ----------------------------------------------------- locking and reentry */
@@ -943,6 +1229,93 @@ static void test_reentry_is_reported_not_deadlocked(void)
     CHECK(capheap_usable_size(&H, p) >= 64); /* p was not freed by the re-entrant call */
     CHECK_HEAP(&H);
 }
+
+/* THREADS: "a call that finds the heap busy ... fails with CAPHEAP_E_REENTRY"
+ * - every call, from inside a walk callback. Each refusal is counted and
+ * reported once, is not a failed allocation, and changes nothing; free(NULL)
+ * and usable_size(NULL) do not enter and report nothing. */
+static int busy_ok[24], busy_calls;
+static void *busy_block;
+static bool nop_walk(const capheap_block_info_t *b, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    return true;
+}
+
+static bool call_everything(const capheap_block_info_t *blk, void *ctx)
+{
+    (void)blk;
+    (void)ctx;
+    capheap_heap_t *h = &H;
+    unsigned char *p = busy_block;
+    const uint32_t list[] = {0};
+    capheap_allocator_t a64 = {h, 0, 64}, plain = {h, 0, 0};
+    capheap_stats_t s;
+    capheap_path_stats_t ps;
+    capheap_region_stats_t rs;
+    capheap_check_result_t cr;
+    int n = 0;
+    busy_ok[n++] = capheap_alloc(h, 8) == NULL;
+    busy_ok[n++] = capheap_alloc_caps(h, 8, 0) == NULL;
+    busy_ok[n++] = capheap_aligned_alloc(h, 64, 8) == NULL;
+    busy_ok[n++] = capheap_aligned_alloc(h, 3, 8) == NULL;
+    busy_ok[n++] = capheap_calloc(h, 2, 8) == NULL;
+    busy_ok[n++] = capheap_calloc(h, SIZE_MAX / 2, 3) == NULL;
+    busy_ok[n++] = capheap_alloc_prefer(h, 8, list, 1) == NULL;
+    busy_ok[n++] = capheap_realloc(h, NULL, 8) == NULL;
+    busy_ok[n++] = capheap_realloc(h, p, 100) == NULL;
+    busy_ok[n++] = capheap_realloc(h, p, 0) == NULL;
+    busy_ok[n++] = capheap_free(h, p) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_usable_size(h, p) == 0;
+    busy_ok[n++] = capheap_add_region(h, mem_b, 4096, 0) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_get_stats(h, &s) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_get_path_stats(h, &ps) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_get_region_stats(h, 0, &rs) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_check(h, &cr) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_walk(h, nop_walk, NULL) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_allocator_alloc(&a64, 8) == NULL;
+    busy_ok[n++] = capheap_allocator_realloc(&a64, p, 100) == NULL;
+    busy_ok[n++] = capheap_allocator_free(&plain, p) == CAPHEAP_E_REENTRY;
+    busy_calls = n;
+    /* not entering at all: no report */
+    busy_ok[n++] = capheap_free(h, NULL) == CAPHEAP_OK;
+    busy_ok[n++] = capheap_usable_size(h, NULL) == 0;
+    return false;
+}
+
+static void test_reentry_refuses_every_call(void)
+{
+    fresh(8 * KIB, 0);
+    unsigned char *p = capheap_alloc(&H, 64);
+    CHECK(p != NULL);
+    t_fill(p, 64);
+    busy_block = p;
+    memset(busy_ok, 0, sizeof busy_ok);
+    capheap_stats_t s0 = stats(&H);
+    int cnt = LOG.count;
+    CHECK_EQ(capheap_walk(&H, call_everything, NULL), CAPHEAP_OK);
+    CHECK_EQ(busy_calls, 21);
+    for (int i = 0; i < busy_calls + 2; i++) {
+        if (!busy_ok[i]) fprintf(stderr, "  call %d inside the walk was not refused\n", i);
+        CHECK(busy_ok[i]);
+    }
+    CHECK_EQ(LOG.count, cnt + busy_calls);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REENTRY);
+    capheap_stats_t s1 = stats(&H);
+    CHECK_EQ(s1.error_count[-CAPHEAP_E_REENTRY],
+             s0.error_count[-CAPHEAP_E_REENTRY] + (uint32_t)busy_calls);
+    for (int k = 1; k < CAPHEAP_ERROR_KINDS; k++)
+        if (k != -CAPHEAP_E_REENTRY) CHECK_EQ(s1.error_count[k], s0.error_count[k]);
+    CHECK_EQ(s1.fail_count, s0.fail_count);
+    CHECK_EQ(s1.used, s0.used);
+    CHECK_EQ(s1.region_count, 1);
+    CHECK_EQ(s1.alloc_count, s0.alloc_count);
+    CHECK_EQ(s1.free_count, s0.free_count);
+    CHECK(t_verify(p, 64));
+    CHECK_HEAP(&H);
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+}
 #endif
 
 /* The handler may call back into the heap (it runs after the lock is released). */
@@ -966,6 +1339,163 @@ static void test_handler_may_call_heap_and_can_be_removed(void)
     handler_alloc_ok = 0;
     CHECK(capheap_alloc(&H, 100000) == NULL);
     CHECK(!handler_alloc_ok);
+}
+
+/* ERRORS: the handler is called "after the heap lock has been released", so
+ * it "may call into the heap again" - for an error of every kind and call,
+ * with lock hooks installed. */
+static int depth_now, depth_bad, depth_refused, depth_in_handler;
+static uintptr_t depth_lock(void *ctx)
+{
+    (void)ctx;
+    depth_now++;
+    return 0x77u;
+}
+static void depth_unlock(void *ctx, uintptr_t token)
+{
+    (void)ctx;
+    (void)token;
+    depth_now--;
+}
+static void depth_handler(capheap_heap_t *h, const capheap_event_t *ev, void *ctx)
+{
+    err_log_t *log = ctx;
+    log->count++;
+    log->last = *ev;
+    if (depth_now != 0) depth_bad++;
+    if (depth_in_handler) return; /* a refused call from here must not recurse */
+    depth_in_handler = 1;
+    capheap_stats_t s;
+    if (capheap_get_stats(h, &s) != CAPHEAP_OK) depth_refused++;
+    depth_in_handler = 0;
+}
+
+static void test_handler_runs_after_the_lock_is_released(void)
+{
+    fresh(8 * KIB, CAPHEAP_CAPS_INTERNAL);
+    memset(&LOG, 0, sizeof LOG);
+    capheap_set_error_handler(&H, depth_handler, &LOG);
+    depth_now = depth_bad = depth_refused = depth_in_handler = 0;
+    capheap_set_lock(&H, depth_lock, depth_unlock, NULL);
+    unsigned char *p = capheap_alloc(&H, 100), *b = capheap_alloc(&H, 100);
+    unsigned char *guard = capheap_alloc(&H, 16);
+    CHECK(p && b && guard);
+    const uint32_t list[] = {CAPHEAP_CAP_INTERNAL};
+    capheap_allocator_t a64 = {&H, 0, 64};
+    CHECK(capheap_alloc(&H, 100000) == NULL);                        /* NOMEM */
+    CHECK(capheap_alloc_caps(&H, 8, CAPHEAP_CAP_EXEC) == NULL);      /* NO_CAPS */
+    CHECK(capheap_aligned_alloc(&H, 3, 8) == NULL);                  /* BAD_ALIGN */
+    CHECK(capheap_calloc(&H, SIZE_MAX / 2, 3) == NULL);              /* SIZE_OVERFLOW */
+    CHECK(capheap_alloc_prefer(&H, 100000, list, 1) == NULL);        /* NOMEM */
+    CHECK(capheap_realloc(&H, p, 100000) == NULL);                   /* NOMEM */
+    CHECK(capheap_allocator_realloc(&a64, p, 100000) == NULL);       /* NOMEM */
+    CHECK_EQ(capheap_add_region(&H, mem_a, 4096, 0), CAPHEAP_E_REGION_OVERLAP);
+    int n = 8;
+#if CAPHEAP_CHECK_LEVEL >= 1
+    CHECK_EQ(capheap_free(&H, p + 1), CAPHEAP_E_INVALID_PTR);
+    CHECK_EQ(capheap_usable_size(&H, &n), 0);                        /* FOREIGN_PTR */
+    CHECK(capheap_realloc(&H, p + 1, 8) == NULL);                    /* INVALID_PTR */
+    CHECK(capheap_allocator_realloc(&a64, p + 1, 8) == NULL);        /* INVALID_PTR */
+    n += 4;
+#endif
+    /* CORRUPT from capheap_check: b's boundary tag overwritten, then restored */
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    unsigned char *tag = guard - 2 * CAPHEAP_HEADER_SIZE;
+    uintptr_t save;
+    memcpy(&save, tag, sizeof save);
+    memcpy(tag, &(uintptr_t){save + CAPHEAP_ALIGN}, sizeof(uintptr_t));
+    int rc = capheap_check(&H, NULL);
+    memcpy(tag, &save, sizeof save);
+    CHECK_EQ(rc, CAPHEAP_E_CORRUPT);
+    n++;
+    CHECK_EQ(LOG.count, n);
+    CHECK_EQ(depth_bad, 0);
+    CHECK_EQ(depth_refused, 0);
+    CHECK_EQ(depth_now, 0);
+    capheap_set_lock(&H, NULL, NULL, NULL);
+    CHECK_HEAP(&H);
+}
+
+/* Lock hooks: "A lock that detects it is already held by the caller may
+ * return CAPHEAP_LOCK_FAILED; the call then fails with CAPHEAP_E_REENTRY and
+ * unlock() is not called" - for every call. Each refusal is reported once,
+ * counted in error_count only (fail_count: "a call refused with REENTRY is
+ * only in error_count"), and changes nothing. At every check level. */
+static bool nop_walk_any(const capheap_block_info_t *b, void *ctx)
+{
+    (void)b;
+    ++*(size_t *)ctx;
+    return true;
+}
+
+#define EXPECT_REFUSED(COND)                                                    \
+    do {                                                                        \
+        lp.fail_next = 1;                                                       \
+        int u_ = lp.unlocks, l_ = lp.locks, c_ = LOG.count;                     \
+        CHECK(COND);                                                            \
+        CHECK_EQ(lp.fail_next, 0); /* the call did ask the lock */              \
+        CHECK_EQ(lp.unlocks, u_);                                               \
+        CHECK_EQ(lp.locks, l_);                                                 \
+        CHECK_EQ(LOG.count, c_ + 1);                                            \
+        CHECK_EQ(LOG.last.code, CAPHEAP_E_REENTRY);                             \
+        refused++;                                                              \
+    } while (0)
+
+static void test_refused_lock_fails_every_call(void)
+{
+    fresh(8 * KIB, 0);
+    unsigned char *p = capheap_alloc(&H, 100);
+    CHECK(p != NULL);
+    t_fill(p, 100);
+    lock_probe_t lp = {0};
+    capheap_set_lock(&H, probe_lock, probe_unlock, &lp);
+    capheap_stats_t s0 = stats(&H);
+    const uint32_t list[] = {0};
+    capheap_allocator_t a64 = {&H, 0, 64}, plain = {&H, 0, 0};
+    capheap_stats_t s;
+    capheap_path_stats_t ps;
+    capheap_region_stats_t rs;
+    capheap_check_result_t cr;
+    size_t calls = 0;
+    int refused = 0;
+    EXPECT_REFUSED(capheap_alloc(&H, 8) == NULL);
+    EXPECT_REFUSED(capheap_alloc_caps(&H, 8, 0) == NULL);
+    EXPECT_REFUSED(capheap_aligned_alloc(&H, 64, 8) == NULL);
+    EXPECT_REFUSED(capheap_aligned_alloc(&H, 3, 8) == NULL);
+    EXPECT_REFUSED(capheap_calloc(&H, 2, 8) == NULL);
+    EXPECT_REFUSED(capheap_alloc_prefer(&H, 8, list, 1) == NULL);
+    EXPECT_REFUSED(capheap_realloc(&H, NULL, 8) == NULL);
+    EXPECT_REFUSED(capheap_realloc(&H, p, 300) == NULL);
+    CHECK(LOG.last.ptr == (void *)p);
+    EXPECT_REFUSED(capheap_realloc(&H, p, 0) == NULL); /* the free is refused: p stays */
+    CHECK(LOG.last.ptr == (void *)p);
+    EXPECT_REFUSED(capheap_free(&H, p) == CAPHEAP_E_REENTRY);
+    CHECK(LOG.last.ptr == (void *)p);
+    EXPECT_REFUSED(capheap_usable_size(&H, p) == 0);
+    EXPECT_REFUSED(capheap_add_region(&H, mem_b, 4096, 0) == CAPHEAP_E_REENTRY);
+    CHECK(LOG.last.ptr == (void *)mem_b);
+    EXPECT_REFUSED(capheap_get_stats(&H, &s) == CAPHEAP_E_REENTRY);
+    EXPECT_REFUSED(capheap_get_path_stats(&H, &ps) == CAPHEAP_E_REENTRY);
+    EXPECT_REFUSED(capheap_get_region_stats(&H, 0, &rs) == CAPHEAP_E_REENTRY);
+    EXPECT_REFUSED(capheap_check(&H, &cr) == CAPHEAP_E_REENTRY);
+    EXPECT_REFUSED(capheap_walk(&H, nop_walk_any, &calls) == CAPHEAP_E_REENTRY);
+    CHECK_EQ(calls, 0);
+    EXPECT_REFUSED(capheap_allocator_alloc(&a64, 8) == NULL);
+    EXPECT_REFUSED(capheap_allocator_realloc(&a64, p, 300) == NULL);
+    EXPECT_REFUSED(capheap_allocator_free(&plain, p) == CAPHEAP_E_REENTRY);
+    capheap_stats_t s1 = stats(&H);
+    CHECK_EQ(s1.error_count[-CAPHEAP_E_REENTRY], s0.error_count[-CAPHEAP_E_REENTRY] + (uint32_t)refused);
+    CHECK_EQ(s1.fail_count, s0.fail_count);
+    CHECK_EQ(s1.used, s0.used);
+    CHECK_EQ(s1.region_count, 1);
+    CHECK_EQ(s1.alloc_count, s0.alloc_count);
+    CHECK_EQ(s1.free_count, s0.free_count);
+    CHECK(t_verify(p, 100));
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
+    CHECK_EQ(lp.locks, lp.unlocks);
+    capheap_set_lock(&H, NULL, NULL, NULL);
+    CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
 }
 
 /* -------------------------------------------------------------- statistics */
@@ -1087,6 +1617,48 @@ static void test_walk(void)
     CHECK_EQ(cr.blocks_free, 3);
 }
 
+/* capheap_check: "out may be NULL" - also for a sick heap: CORRUPT, counted
+ * and reported once. capheap_walk (fn NULL) and capheap_get_region_stats
+ * (heap NULL, index past the last region) return CAPHEAP_E_ARGUMENT and
+ * change nothing. */
+static void test_check_and_walk_bad_arguments(void)
+{
+    fresh(8 * KIB, 0);
+    unsigned char *a = capheap_alloc(&H, 100), *b = capheap_alloc(&H, 100);
+    unsigned char *guard = capheap_alloc(&H, 16);
+    CHECK(a && b && guard);
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    unsigned char *tag = guard - 2 * CAPHEAP_HEADER_SIZE; /* b's boundary tag */
+    uintptr_t save;
+    memcpy(&save, tag, sizeof save);
+    memcpy(tag, &(uintptr_t){save + CAPHEAP_ALIGN}, sizeof(uintptr_t));
+    capheap_stats_t s0 = stats(&H);
+    int cnt = LOG.count;
+    int rc = capheap_check(&H, NULL);
+    memcpy(tag, &save, sizeof save);
+    CHECK_EQ(rc, CAPHEAP_E_CORRUPT);
+    CHECK_EQ(LOG.count, cnt + 1);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_CORRUPT);
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_CORRUPT], s0.error_count[-CAPHEAP_E_CORRUPT] + 1);
+    CHECK_HEAP(&H);
+    /* bad arguments */
+    s0 = stats(&H);
+    capheap_region_stats_t rs;
+    CHECK_EQ(capheap_walk(&H, NULL, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_region_stats(NULL, 0, &rs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_region_stats(&H, 1, &rs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_region_stats(&H, SIZE_MAX, &rs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_path_stats(&H, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_check(NULL, &(capheap_check_result_t){0}), CAPHEAP_E_ARGUMENT);
+    capheap_stats_t s1 = stats(&H);
+    CHECK_EQ(s1.used, s0.used);
+    CHECK_EQ(s1.region_count, s0.region_count);
+    CHECK_EQ(s1.fail_count, s0.fail_count);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, guard), CAPHEAP_OK);
+    CHECK_HEAP(&H);
+}
+
 /* Header: a handle's realloc result has the handle's capabilities and
  * alignment; a bad pointer fails before anything is allocated. */
 static void test_handle_realloc_keeps_caps_and_refuses_bad_pointers(void)
@@ -1180,6 +1752,32 @@ static void test_handle_realloc_grows_in_place_when_aligned(void)
     CHECK_EQ(capheap_free(&H, mis == m1 ? m2 : m1), CAPHEAP_OK);
     CHECK_EQ(capheap_free(&H, q), CAPHEAP_OK);
     CHECK_EQ(stats(&H).used, 0);
+    CHECK_HEAP(&H);
+}
+
+/* Handles: "A NULL handle returns NULL / CAPHEAP_E_ARGUMENT"; a handle whose
+ * heap is NULL behaves as the calls with a NULL heap (allocations NULL, free
+ * of a pointer CAPHEAP_E_ARGUMENT, free of NULL CAPHEAP_OK), and reports
+ * nothing to the heap it does not name. */
+static void test_handles_without_a_heap(void)
+{
+    fresh(8 * KIB, 0);
+    void *p = capheap_alloc(&H, 40);
+    CHECK(p != NULL);
+    capheap_allocator_t none = {NULL, 0, 0}, none64 = {NULL, 0, 64};
+    CHECK(capheap_allocator_alloc(NULL, 8) == NULL);
+    CHECK(capheap_allocator_realloc(NULL, p, 8) == NULL);
+    CHECK_EQ(capheap_allocator_free(NULL, p), CAPHEAP_E_ARGUMENT);
+    CHECK(capheap_allocator_alloc(&none, 8) == NULL);
+    CHECK(capheap_allocator_alloc(&none64, 8) == NULL);
+    CHECK(capheap_allocator_realloc(&none, p, 80) == NULL);
+    CHECK(capheap_allocator_realloc(&none64, p, 80) == NULL);
+    CHECK(capheap_allocator_realloc(&none, NULL, 80) == NULL);
+    CHECK_EQ(capheap_allocator_free(&none, p), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_allocator_free(&none, NULL), CAPHEAP_OK);
+    CHECK_EQ(LOG.count, 0);
+    CHECK(capheap_usable_size(&H, p) >= 40); /* untouched */
+    CHECK_EQ(capheap_free(&H, p), CAPHEAP_OK);
     CHECK_HEAP(&H);
 }
 
@@ -1447,6 +2045,7 @@ int main(void)
     RUN(test_zero_heap_is_valid_and_empty);
     RUN(test_add_region_errors_leave_heap_unchanged);
     RUN(test_overlap_cases);
+    RUN(test_add_region_errors_report_their_arguments);
     RUN(test_misaligned_region_is_trimmed);
     RUN(test_smallest_region_threshold);
     RUN(test_region_overhead_budget);
@@ -1465,6 +2064,7 @@ int main(void)
     RUN(test_size_overflow);
     RUN(test_aligned_alloc);
     RUN(test_bad_alignment);
+    RUN(test_allocation_failures_count_and_report);
     RUN(test_aligned_small_alignments_cost_nothing);
     RUN(test_aligned_request_needs_slack);
     RUN(test_region_size_cap_on_64_bit);
@@ -1474,6 +2074,7 @@ int main(void)
     RUN(test_realloc_grows_into_previous);
     RUN(test_realloc_moved_down_old_pointer_is_double_free);
     RUN(test_realloc_moves_and_keeps_caps);
+    RUN(test_realloc_failures_leave_the_block);
     RUN(test_free_null);
 #if CAPHEAP_CHECK_LEVEL >= 1
     RUN(test_free_foreign_pointers);
@@ -1484,10 +2085,14 @@ int main(void)
 #endif
     RUN(test_double_free);
     RUN(test_last_block_of_region);
+    RUN(test_bad_pointers_through_every_call);
     RUN(test_reentry_is_reported_not_deadlocked);
+    RUN(test_reentry_refuses_every_call);
 #endif
     RUN(test_lock_hooks_balanced);
     RUN(test_handler_may_call_heap_and_can_be_removed);
+    RUN(test_handler_runs_after_the_lock_is_released);
+    RUN(test_refused_lock_fails_every_call);
     RUN(test_statistics);
     RUN(test_byte_totals_pass_4_gib);
     RUN(test_path_stats);
@@ -1497,8 +2102,10 @@ int main(void)
     RUN(test_null_heap_arguments);
     RUN(test_strerror);
     RUN(test_walk);
+    RUN(test_check_and_walk_bad_arguments);
     RUN(test_handle_realloc_keeps_caps_and_refuses_bad_pointers);
     RUN(test_handle_realloc_grows_in_place_when_aligned);
+    RUN(test_handles_without_a_heap);
     RUN(test_handle_realloc_beside_a_free_block_sweep);
 #if CAPHEAP_GLOBAL
     RUN(test_global_heap_macros_and_handles);

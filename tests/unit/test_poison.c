@@ -339,6 +339,82 @@ static void test_realloc_move_and_grow_checks_both_neighbours(void)
     CHECK_HEAP(&H);
 }
 
+/* ERRORS and CAPHEAP_POISON: a use after free is "passed to the error
+ * handler with ptr = the first byte found changed (size and caps 0)", after
+ * the lock is released, and the allocation "still succeeds" (no failure is
+ * counted). Every allocation call checks what it takes: plain with caps,
+ * calloc (then zeroes) and aligned_alloc. */
+static int depth, depth_at_event;
+static uintptr_t depth_lock(void *ctx)
+{
+    (void)ctx;
+    depth++;
+    return 1u;
+}
+static void depth_unlock(void *ctx, uintptr_t token)
+{
+    (void)ctx;
+    (void)token;
+    depth--;
+}
+static void depth_handler(capheap_heap_t *h, const capheap_event_t *ev, void *ctx)
+{
+    (void)h;
+    err_log_t *log = ctx;
+    log->count++;
+    log->last = *ev;
+    depth_at_event += depth;
+}
+
+/* Free the block at a, write one byte at a[off], take it back with the call;
+ * the call returns a block holding that byte and reports it once. */
+#define EXPECT_CAUGHT(CALL, OFF, N)                                             \
+    do {                                                                        \
+        CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);                              \
+        a[(OFF)] = 0x00;                                                        \
+        int cnt_ = LOG.count;                                                   \
+        uint32_t uaf_ = errors(CAPHEAP_E_USE_AFTER_FREE);                       \
+        unsigned char *got_ = (CALL);                                           \
+        CHECK(got_ != NULL);                                                    \
+        CHECK(&a[(OFF)] >= got_ && &a[(OFF)] < got_ + (N));                    \
+        CHECK_EQ(LOG.count, cnt_ + 1);                                          \
+        CHECK_EQ(LOG.last.code, CAPHEAP_E_USE_AFTER_FREE);                      \
+        CHECK(LOG.last.ptr == &a[(OFF)]);                                       \
+        CHECK_EQ(LOG.last.size, 0);                                             \
+        CHECK_EQ(LOG.last.caps, 0);                                             \
+        CHECK_EQ(errors(CAPHEAP_E_USE_AFTER_FREE), uaf_ + 1);                   \
+        a = got_;                                                               \
+    } while (0)
+
+static void test_use_after_free_event_of_every_allocation_call(void)
+{
+    capheap_init(&H);
+    memset(&LOG, 0, sizeof LOG);
+    capheap_set_error_handler(&H, depth_handler, &LOG);
+    memset(mem, 0x11, sizeof mem);
+    CHECK_EQ(capheap_add_region(&H, mem, 16 * KIB, CAPHEAP_CAPS_INTERNAL), CAPHEAP_OK);
+    capheap_set_lock(&H, depth_lock, depth_unlock, NULL);
+    depth = depth_at_event = 0;
+    unsigned char *a = capheap_alloc(&H, 300);
+    unsigned char *guard = capheap_alloc(&H, 16);
+    CHECK(a != NULL && guard != NULL);
+    unsigned char *first = a;
+    EXPECT_CAUGHT(capheap_alloc_caps(&H, 300, CAPHEAP_CAP_INTERNAL), 100, 300);
+    EXPECT_CAUGHT(capheap_calloc_caps(&H, 30, 10, CAPHEAP_CAP_INTERNAL), 120, 300);
+    CHECK(all(a, a + 300, 0)); /* zeroed after the check */
+    EXPECT_CAUGHT(capheap_aligned_alloc(&H, CAPHEAP_ALIGN, 300), 140, 300);
+    EXPECT_CAUGHT(capheap_realloc(&H, NULL, 300), 160, 300);
+    CHECK(a == first); /* the same block every time */
+    CHECK_EQ(depth_at_event, 0);
+    CHECK_EQ(depth, 0);
+    capheap_stats_t s;
+    CHECK_EQ(capheap_get_stats(&H, &s), CAPHEAP_OK);
+    CHECK_EQ(s.fail_count, 0);
+    CHECK_EQ(LOG.count, 4);
+    capheap_set_lock(&H, NULL, NULL, NULL);
+    CHECK_HEAP(&H);
+}
+
 /* The report lists the new error by name. */
 typedef struct sink {
     char buf[4096];
@@ -387,6 +463,7 @@ int main(void)
     RUN(test_realloc_move_checks_what_it_takes);
     RUN(test_realloc_grow_checks_what_it_takes);
     RUN(test_realloc_move_and_grow_checks_both_neighbours);
+    RUN(test_use_after_free_event_of_every_allocation_call);
     RUN(test_report_names_the_error);
     return t_summary();
 }

@@ -159,6 +159,106 @@ static void test_hook_must_not_call_the_heap(void)
 #endif
 }
 
+/* "Calls that fail (NULL, an error code) ... are not traced": also calls the
+ * lock refuses (REENTRY; realloc(p, 0) then frees nothing), a handle with an
+ * alignment that is not a power of two, a preference list that fails, and a
+ * bad pointer given to realloc(p, 0) or usable_size. */
+static int refuse_next;
+static uintptr_t refusing_lock(void *ctx)
+{
+    (void)ctx;
+    if (refuse_next) {
+        refuse_next = 0;
+        return CAPHEAP_LOCK_FAILED;
+    }
+    return 1u;
+}
+static void plain_unlock(void *ctx, uintptr_t token)
+{
+    (void)ctx;
+    (void)token;
+}
+
+static void test_refused_and_bad_calls_are_not_traced(void)
+{
+    fresh();
+    unsigned char *a = capheap_alloc(&H, 100);
+    CHECK(a != NULL);
+    CHECK_EQ(nev, 1);
+    capheap_set_lock(&H, refusing_lock, plain_unlock, NULL);
+    refuse_next = 1;
+    CHECK(capheap_alloc(&H, 8) == NULL);
+    refuse_next = 1;
+    CHECK(capheap_calloc(&H, 2, 8) == NULL);
+    refuse_next = 1;
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_E_REENTRY);
+    refuse_next = 1;
+    CHECK(capheap_realloc(&H, a, 300) == NULL);
+    refuse_next = 1;
+    CHECK(capheap_realloc(&H, a, 0) == NULL);
+    CHECK_EQ(nev, 1);
+    CHECK_EQ(LOG.count, 5);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REENTRY);
+    capheap_allocator_t odd = {&H, 0, 96};
+    CHECK(capheap_allocator_alloc(&odd, 8) == NULL);
+    CHECK(capheap_allocator_realloc(&odd, a, 300) == NULL);
+    const uint32_t none[] = {CAPHEAP_CAP_TCM};
+    CHECK(capheap_alloc_prefer(&H, 8, none, 1) == NULL);
+    CHECK_EQ(LOG.count, 8);
+#if CAPHEAP_CHECK_LEVEL >= 1
+    CHECK(capheap_realloc(&H, a + 1, 0) == NULL);
+    CHECK_EQ(capheap_usable_size(&H, a + 1), 0);
+    CHECK_EQ(LOG.count, 10);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_INVALID_PTR);
+#endif
+    CHECK_EQ(nev, 1);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK); /* still allocated: its free is traced */
+    CHECK_EVENT(2, CAPHEAP_TRACE_FREE, a, NULL, 0, 0);
+    capheap_set_lock(&H, NULL, NULL, NULL);
+    CHECK_HEAP(&H);
+}
+
+/* "The hook must not call into the same heap (at CAPHEAP_CHECK_LEVEL >= 1
+ * such a call fails with CAPHEAP_E_REENTRY ...)": an allocation and a free
+ * from the hook fail, are counted and reported like any error, are not
+ * failed allocations, and are not traced themselves. */
+#if CAPHEAP_CHECK_LEVEL >= 1
+static int inner_alloc_null, inner_free_rc;
+static void reentering_hook(capheap_heap_t *h, const capheap_trace_event_t *e, void *ctx)
+{
+    hook(h, e, ctx);
+    inner_alloc_null = capheap_alloc(h, 8) == NULL;
+    inner_free_rc = capheap_free(h, e->ptr);
+}
+#endif
+
+static void test_calls_from_the_hook_fail_untraced(void)
+{
+#if CAPHEAP_CHECK_LEVEL >= 1
+    fresh();
+    capheap_set_trace(&H, reentering_hook, (void *)(uintptr_t)0x1234u);
+    inner_alloc_null = 0;
+    inner_free_rc = 0;
+    void *a = capheap_alloc(&H, 10);
+    CHECK(a != NULL);
+    CHECK_EVENT(1, CAPHEAP_TRACE_ALLOC, a, NULL, 10, 0); /* the inner calls added none */
+    CHECK(inner_alloc_null);
+    CHECK_EQ(inner_free_rc, CAPHEAP_E_REENTRY);
+    CHECK_EQ(LOG.count, 2);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_REENTRY);
+    CHECK(LOG.last.ptr == a);
+    capheap_stats_t s;
+    CHECK_EQ(capheap_get_stats(&H, &s), CAPHEAP_OK);
+    CHECK_EQ(s.error_count[-CAPHEAP_E_REENTRY], 2);
+    CHECK_EQ(s.fail_count, 0);
+    capheap_set_trace(&H, hook, (void *)(uintptr_t)0x1234u);
+    CHECK(capheap_usable_size(&H, a) >= 10); /* the inner free did not free it */
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    CHECK_EVENT(2, CAPHEAP_TRACE_FREE, a, NULL, 0, 0);
+    CHECK_HEAP(&H);
+#endif
+}
+
 static void test_no_hook_and_removed_hook(void)
 {
     fresh();
@@ -357,6 +457,8 @@ int main(void)
     RUN(test_handles_are_traced);
     RUN(test_failures_are_not_traced);
     RUN(test_hook_must_not_call_the_heap);
+    RUN(test_refused_and_bad_calls_are_not_traced);
+    RUN(test_calls_from_the_hook_fail_untraced);
     RUN(test_traced_under_lock_hooks);
     RUN(test_no_hook_and_removed_hook);
     RUN(test_leak_tracer_agrees_with_the_heap);
