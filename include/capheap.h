@@ -70,6 +70,15 @@
  * been released. An erroneous call leaves the heap exactly as it was. The one
  * exception is CAPHEAP_E_USE_AFTER_FREE (CAPHEAP_POISON builds): it reports
  * damage found by a call that otherwise succeeds, and that call completes.
+ * A NULL heap is not counted or reported (there is no heap to count it in):
+ * the call returns CAPHEAP_E_ARGUMENT, NULL or 0 as it says below. Any other
+ * invalid argument (a NULL output, callback or list) is CAPHEAP_E_ARGUMENT,
+ * counted and reported like the other errors (a region index past the last
+ * region is returned only: see capheap_get_region_stats).
+ * A call refused with CAPHEAP_E_REENTRY is reported while the heap is still
+ * busy (or its lock still refuses); if the handler then calls into the heap,
+ * that call is refused too, counted and returned, but not passed to the
+ * handler again (which would recurse without end).
  *
  * ============================================================================
  * THREADS AND INTERRUPTS
@@ -119,7 +128,8 @@
 #endif
 
 /* CAPHEAP_STATS
- *   0  only the bytes in use per region are kept (needed by the report).
+ *   0  only the bytes in use per region are kept (needed by the report),
+ *      with the counts of failed allocations and of each error (ERRORS).
  *   1  (default) peak use, counters of allocations/frees/failures, bytes
  *      allocated/freed in total. Cost: about 6 instructions per operation
  *      (x86-64, bench W1), 12 bytes per region and 16 (32-bit) / 24
@@ -474,6 +484,7 @@ struct capheap_heap {
     uint32_t region_count_;
     uint32_t error_count_[CAPHEAP_ERROR_KINDS];
     uint32_t fail_count_;
+    uint32_t reporting_; /* nonzero while the handler is told of a refused call */
 #if CAPHEAP_TRACE
     void (*trace_)(capheap_heap_t *, const struct capheap_trace_event *, void *);
     void *trace_ctx_;
@@ -524,7 +535,8 @@ int capheap_add_region(capheap_heap_t *heap, void *mem, size_t size, uint32_t ca
  *    CAPHEAP_E_REGION_TOO_SMALL the trimmed range cannot hold the control
  *                             data, one CAPHEAP_MIN_BLOCK block and the end
  *                             marker (capheap_region_overhead(size) + MIN);
- *    CAPHEAP_E_REGION_OVERLAP [mem, mem + size) overlaps a region of this heap.
+ *    CAPHEAP_E_REGION_OVERLAP [mem, mem + size) overlaps a region of this heap;
+ *    CAPHEAP_E_REENTRY        the heap was busy.
  *  Precondition: the memory is not used by anything else and stays valid for
  *  the life of the heap. Complexity O(regions). Takes the heap lock. */
 int capheap_add_region_ex(capheap_heap_t *heap, void *mem, size_t size, uint32_t caps,
@@ -606,19 +618,23 @@ void *capheap_aligned_alloc(capheap_heap_t *heap, size_t align, size_t size);
 void *capheap_aligned_alloc_caps(capheap_heap_t *heap, size_t align, size_t size, uint32_t caps);
 
 /** Allocate count * size bytes set to zero. If the product overflows size_t:
- *  CAPHEAP_E_SIZE_OVERFLOW and NULL. O(regions + bytes). */
+ *  CAPHEAP_E_SIZE_OVERFLOW and NULL (the event's size is the element size,
+ *  size). O(regions + bytes). */
 void *capheap_calloc(capheap_heap_t *heap, size_t count, size_t size);
 void *capheap_calloc_caps(capheap_heap_t *heap, size_t count, size_t size, uint32_t caps);
 
 /** Try the capability sets caps_list[0..n-1] in turn (ESP-IDF's
- *  malloc_prefer): the first that succeeds wins. One failure (NOMEM, or
- *  NO_CAPS if no set matched any region) is reported if all fail.
+ *  malloc_prefer): the first that succeeds wins. One failure is reported if
+ *  all fail: SIZE_OVERFLOW if size cannot be a block, else NOMEM if some set
+ *  matched a region, else NO_CAPS (also for n == 0). caps_list NULL with
+ *  n > 0: CAPHEAP_E_ARGUMENT and NULL (not counted in fail_count).
  *  O(n * regions). */
 void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *caps_list, size_t n);
 
 /** Resize the block at ptr to size bytes, keeping its contents up to the
  *  smaller of the two sizes. ptr NULL: same as capheap_alloc_caps. size 0:
- *  frees ptr and returns NULL (no error). Otherwise, in order:
+ *  capheap_free(heap, ptr) and NULL; a bad ptr is then reported as by
+ *  capheap_free (the return value is NULL either way). Otherwise, in order:
  *   1. if ptr's region has all of caps: shrink in place (the tail goes back
  *      to the free lists), or grow in place into a free next neighbour, or
  *      into a free previous neighbour (contents are moved down); O(1);
@@ -629,13 +645,13 @@ void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *ca
  *  its allocator handle) to keep them.
  *  On failure returns NULL and ptr is untouched and still valid: NOMEM,
  *  NO_CAPS, SIZE_OVERFLOW, REENTRY, or ptr's own errors as for capheap_free
- *  (FOREIGN_PTR, INVALID_PTR, DOUBLE_FREE). Alignment beyond CAPHEAP_ALIGN
+ *  (FOREIGN_PTR, INVALID_PTR, DOUBLE_FREE, CORRUPT). Alignment beyond CAPHEAP_ALIGN
  *  is not preserved when the block moves. */
 void *capheap_realloc(capheap_heap_t *heap, void *ptr, size_t size);
 void *capheap_realloc_caps(capheap_heap_t *heap, void *ptr, size_t size, uint32_t caps);
 
 /** Give the block at ptr back. ptr NULL: does nothing, returns CAPHEAP_OK.
- *  Returns CAPHEAP_OK or (and the heap is unchanged), at CAPHEAP_CHECK_LEVEL >= 1:
+ *  heap NULL (ptr not NULL): CAPHEAP_E_ARGUMENT, not reported. Returns CAPHEAP_OK or (and the heap is unchanged), at CAPHEAP_CHECK_LEVEL >= 1:
  *    CAPHEAP_E_FOREIGN_PTR  ptr lies in no region of this heap: always detected;
  *    CAPHEAP_E_INVALID_PTR  ptr lies in a region but is not the start of a
  *        live block. Always detected when ptr is misaligned, points into the
@@ -665,9 +681,11 @@ size_t capheap_usable_size(capheap_heap_t *heap, void *ptr);
  * STATISTICS, REPORT, INTEGRITY
  * ========================================================================= */
 
-/** Copy the heap's totals into *out. CAPHEAP_OK, or CAPHEAP_E_ARGUMENT if
- *  heap or out is NULL. With CAPHEAP_STATS 0 the counters, peak_used and
- *  byte totals read 0 (min_free_ever then equals free). O(regions). */
+/** Copy the heap's totals into *out. CAPHEAP_OK; CAPHEAP_E_ARGUMENT if heap
+ *  or out is NULL; CAPHEAP_E_REENTRY if the heap was busy. With
+ *  CAPHEAP_STATS 0, alloc_count, free_count, peak_used and the byte totals
+ *  read 0 (min_free_ever then equals free); fail_count and error_count are
+ *  kept at every level. O(regions). */
 int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out);
 
 /** Copy the path counters of all regions, summed, into *out. CAPHEAP_OK;
@@ -676,8 +694,11 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out);
 int capheap_get_path_stats(capheap_heap_t *heap, capheap_path_stats_t *out);
 
 /** Copy the statistics of the index-th region (in the order regions are
- *  tried, from 0) into *out. CAPHEAP_E_ARGUMENT if index is past the last
- *  region or a pointer is NULL. O(index). */
+ *  tried, from 0) into *out. CAPHEAP_OK; CAPHEAP_E_ARGUMENT if a pointer is
+ *  NULL, or if index is past the last region: that one is not counted or
+ *  reported, so that `for (i = 0; capheap_get_region_stats(h, i, &rs) ==
+ *  CAPHEAP_OK; i++)` enumerates the regions quietly; CAPHEAP_E_REENTRY if
+ *  the heap was busy. O(index). */
 int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_stats_t *out);
 
 /** A write callback: emit len bytes of text. */
@@ -688,7 +709,10 @@ typedef void (*capheap_write_fn)(void *ctx, const char *text, size_t len);
  *  freed, Total allocated, Memory Layout with a 35-cell usage bar per region)
  *  followed by the fields the reference lacks (largest free block, minimum
  *  free ever, counts of allocations, frees, failures and each error). Needs no
- *  libc. Takes the lock once per region and once for totals. */
+ *  libc. Takes the lock once per region and once for totals. heap NULL:
+ *  nothing is written. write NULL: nothing is written, and CAPHEAP_E_ARGUMENT
+ *  is counted and reported. A busy heap: "(unavailable: heap busy)" is
+ *  written and CAPHEAP_E_REENTRY is counted and reported. */
 void capheap_report(capheap_heap_t *heap, capheap_write_fn write, void *ctx);
 
 /** What capheap_check found. */

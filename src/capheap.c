@@ -784,7 +784,14 @@ static void raise_error(capheap_heap_t *h, capheap_error_t code, void *ptr, size
 static void reentry(capheap_heap_t *h, void *ptr, size_t size, uint32_t caps)
 {
     count_error(h, CAPHEAP_E_REENTRY);
+    /* The heap is still busy (or its lock still refuses): a handler that
+     * calls into it now is refused again. That refusal is counted and
+     * returned but not passed to the handler, which would recurse without
+     * end. */
+    if (h->reporting_ != 0u) return;
+    h->reporting_ = 1u;
     raise_error(h, CAPHEAP_E_REENTRY, ptr, size, caps);
+    h->reporting_ = 0u;
 }
 
 /* enter() for the calls that only read or walk the heap: a refused entry
@@ -794,6 +801,19 @@ static uintptr_t enter_reporting(capheap_heap_t *h)
     uintptr_t tok = enter(h);
     if (tok == CAPHEAP_LOCK_FAILED) reentry(h, NULL, 0, 0);
     return tok;
+}
+
+/* An invalid argument given with a valid heap (a NULL output, callback or
+ * index past the last region): counted with the lock held and reported
+ * like every other error. Returns the code for the caller to return. */
+static int argument_error(capheap_heap_t *h)
+{
+    uintptr_t tok = enter_reporting(h);
+    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
+    count_error(h, CAPHEAP_E_ARGUMENT);
+    leave(h, tok);
+    raise_error(h, CAPHEAP_E_ARGUMENT, NULL, 0, 0);
+    return CAPHEAP_E_ARGUMENT;
 }
 
 /* Tracing (CAPHEAP_TRACE): tell the hook about a successful call (lock
@@ -1175,6 +1195,10 @@ void *capheap_calloc(capheap_heap_t *heap, size_t count, size_t size)
 void *capheap_alloc_prefer(capheap_heap_t *heap, size_t size, const uint32_t *caps_list, size_t n)
 {
     if (heap == NULL) return NULL;
+    if (caps_list == NULL && n != 0u) {
+        (void)argument_error(heap);
+        return NULL;
+    }
     uint32_t caps = n != 0u ? caps_list[0] : 0u;
     uintptr_t tok = 0;
     if ((tok = enter(heap)) == CAPHEAP_LOCK_FAILED) return alloc_failed(heap, false, 0, size, G, caps);
@@ -1731,7 +1755,8 @@ static void fill_region_stats(const capheap_region_t *r, capheap_region_stats_t 
 
 int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 {
-    if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    if (out == NULL) return argument_error(heap);
     uintptr_t tok = enter_reporting(heap);
     if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
     capheap_stats_t *s = out; /* filled in place: no struct copy (memcpy) */
@@ -1763,7 +1788,8 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
 
 int capheap_get_path_stats(capheap_heap_t *heap, capheap_path_stats_t *out)
 {
-    if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    if (out == NULL) return argument_error(heap);
     uintptr_t tok = enter_reporting(heap);
     if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
     uint32_t *o = &out->own_class;
@@ -1781,7 +1807,8 @@ int capheap_get_path_stats(capheap_heap_t *heap, capheap_path_stats_t *out)
 
 int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_stats_t *out)
 {
-    if (heap == NULL || out == NULL) return CAPHEAP_E_ARGUMENT;
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    if (out == NULL) return argument_error(heap);
     uintptr_t tok = enter_reporting(heap);
     if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
     const capheap_region_t *r = heap->regions_;
@@ -1789,6 +1816,8 @@ int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_
         r = r->next;
         index--;
     }
+    /* An index past the last region is how an enumeration of the regions
+     * ends: returned, not counted or reported. */
     if (r != NULL) fill_region_stats(r, out);
     leave(heap, tok);
     return r != NULL ? CAPHEAP_OK : CAPHEAP_E_ARGUMENT;
@@ -1822,7 +1851,8 @@ const char *capheap_strerror(int code)
 /* ===================================================================== */
 int capheap_walk(capheap_heap_t *heap, capheap_walk_fn fn, void *ctx)
 {
-    if (heap == NULL || fn == NULL) return CAPHEAP_E_ARGUMENT;
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    if (fn == NULL) return argument_error(heap);
     uintptr_t tok = enter_reporting(heap);
     if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
     bool go = true;

@@ -142,7 +142,13 @@ static void region_lines(const out_t *o, const capheap_region_stats_t *rs)
 
 void capheap_report(capheap_heap_t *heap, capheap_write_fn write, void *ctx)
 {
-    if (heap == NULL || write == NULL) return;
+    if (heap == NULL) return;
+    if (write == NULL) {
+        /* Nothing can be written: count and report the bad argument the
+         * way capheap_get_stats does for a NULL output. */
+        (void)capheap_get_stats(heap, NULL);
+        return;
+    }
     out_t o = {write, ctx};
     capheap_stats_t s;
     if (capheap_get_stats(heap, &s) != CAPHEAP_OK) {

@@ -548,8 +548,7 @@ static void test_bad_alignment(void)
 
 /* The call just made returned NULL and reported exactly one error CODE for
  * a request of SIZE bytes (ptr NULL), counted in error_count and fail_count;
- * nothing was allocated. (fail_count only with CAPHEAP_STATS: the header's
- * CAPHEAP_STATS 0 has no counter of failures.) */
+ * nothing was allocated (fail_count is kept at every CAPHEAP_STATS level). */
 #define EXPECT_ALLOC_FAILS(CALL, CODE, SIZE)                                    \
     do {                                                                        \
         capheap_stats_t sb_ = stats(&H);                                        \
@@ -561,7 +560,7 @@ static void test_bad_alignment(void)
         CHECK_EQ(LOG.last.size, (SIZE));                                        \
         capheap_stats_t sa_ = stats(&H);                                        \
         CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);      \
-        if (CAPHEAP_STATS) CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);       \
+        CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);                           \
         CHECK_EQ(sa_.used, sb_.used);                                           \
         CHECK_EQ(sa_.alloc_count, sb_.alloc_count);                             \
     } while (0)
@@ -598,7 +597,8 @@ static void test_allocation_failures_count_and_report(void)
     CHECK(capheap_calloc_caps(&H, SIZE_MAX / 2, 3, in) == NULL);
     CHECK_EQ(LOG.last.code, CAPHEAP_E_SIZE_OVERFLOW);
     CHECK_EQ(LOG.last.caps, in);
-    if (CAPHEAP_STATS) CHECK_EQ(stats(&H).fail_count, sb.fail_count + 1);
+    CHECK_EQ(stats(&H).fail_count, sb.fail_count + 1);
+    CHECK_EQ(LOG.last.size, 3); /* the element size */
     CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_SIZE_OVERFLOW],
              sb.error_count[-CAPHEAP_E_SIZE_OVERFLOW] + 1);
     /* preference lists */
@@ -837,7 +837,7 @@ static void test_realloc_moves_and_keeps_caps(void)
         CHECK_EQ(LOG.last.caps, (CAPS));                                        \
         capheap_stats_t sa_ = stats(&H);                                        \
         CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);      \
-        if (CAPHEAP_STATS) CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);       \
+        CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);                           \
         CHECK_EQ(sa_.used, sb_.used);                                           \
         CHECK_EQ(sa_.alloc_count, sb_.alloc_count);                             \
         CHECK_EQ(sa_.free_count, sb_.free_count);                               \
@@ -1659,6 +1659,91 @@ static void test_check_and_walk_bad_arguments(void)
     CHECK_HEAP(&H);
 }
 
+/* ERRORS: "Any other invalid argument (a NULL output, callback or list) is
+ * CAPHEAP_E_ARGUMENT, counted and reported like the other errors"; a NULL
+ * heap and a region index past the last region are neither. alloc_prefer's
+ * NULL list is not a failed allocation. */
+static void test_argument_errors_are_counted_and_reported(void)
+{
+    fresh(8 * KIB, 0);
+    capheap_region_stats_t rs;
+    capheap_stats_t s0 = stats(&H);
+    int cnt = LOG.count;
+    CHECK_EQ(capheap_get_stats(&H, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_region_stats(&H, 0, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_path_stats(&H, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_walk(&H, NULL, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK(capheap_alloc_prefer(&H, 8, NULL, 2) == NULL);
+    CHECK_EQ(LOG.count, cnt + 5);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_ARGUMENT);
+    CHECK(LOG.last.ptr == NULL);
+    CHECK_EQ(LOG.last.size, 0);
+    capheap_stats_t s1 = stats(&H);
+    CHECK_EQ(s1.error_count[-CAPHEAP_E_ARGUMENT], s0.error_count[-CAPHEAP_E_ARGUMENT] + 5);
+    CHECK_EQ(s1.fail_count, s0.fail_count);
+    CHECK_EQ(s1.used, s0.used);
+    /* a NULL heap, and a region index past the last region (the end of an
+     * enumeration): returned, not counted or reported */
+    CHECK_EQ(capheap_get_stats(NULL, &s1), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_free(NULL, &rs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_region_stats(&H, 1, &rs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_region_stats(&H, SIZE_MAX, &rs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(LOG.count, cnt + 5);
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_ARGUMENT], s1.error_count[-CAPHEAP_E_ARGUMENT]);
+    CHECK_HEAP(&H);
+}
+
+#if CAPHEAP_CHECK_LEVEL >= 1
+/* ERRORS: a refused call is reported while the heap is still busy; a
+ * handler that calls into the heap then is refused again, counted, "but not
+ * passed to the handler again (which would recurse without end)". */
+static int nest_depth, nest_max, nest_calls;
+static int nest_results[2];
+static void querying_handler(capheap_heap_t *h, const capheap_event_t *ev, void *ctx)
+{
+    (void)ev;
+    (void)ctx;
+    nest_calls++;
+    if (++nest_depth > nest_max) nest_max = nest_depth;
+    if (nest_depth < 64) { /* without the guard: unbounded, this bounds the test */
+        capheap_stats_t st;
+        nest_results[0] = capheap_get_stats(h, &st);
+        if (nest_depth == 1) nest_results[1] = capheap_alloc(h, 8) == NULL;
+    }
+    nest_depth--;
+}
+
+static int walk_alloc_refused;
+static bool alloc_in_walk(const capheap_block_info_t *b, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    walk_alloc_refused = capheap_alloc(&H, 8) == NULL;
+    return false;
+}
+
+static void test_handler_of_a_refused_call_is_not_re_entered(void)
+{
+    fresh(8 * KIB, 0);
+    capheap_set_error_handler(&H, querying_handler, NULL);
+    nest_depth = nest_max = nest_calls = 0;
+    capheap_stats_t s0 = stats(&H);
+    CHECK_EQ(capheap_walk(&H, alloc_in_walk, NULL), CAPHEAP_OK);
+    CHECK(walk_alloc_refused);
+    CHECK_EQ(nest_calls, 1);
+    CHECK_EQ(nest_max, 1);
+    CHECK_EQ(nest_results[0], CAPHEAP_E_REENTRY);
+    CHECK(nest_results[1]);
+    /* the refused alloc, and both refused calls of the handler, are counted */
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_REENTRY], s0.error_count[-CAPHEAP_E_REENTRY] + 3);
+    /* the guard is released: the next refusal is reported again */
+    CHECK_EQ(capheap_walk(&H, alloc_in_walk, NULL), CAPHEAP_OK);
+    CHECK_EQ(nest_calls, 2);
+    t_log_errors(&H, &LOG);
+    CHECK_HEAP(&H);
+}
+#endif
+
 /* Header: a handle's realloc result has the handle's capabilities and
  * alignment; a bad pointer fails before anything is allocated. */
 static void test_handle_realloc_keeps_caps_and_refuses_bad_pointers(void)
@@ -2103,6 +2188,10 @@ int main(void)
     RUN(test_strerror);
     RUN(test_walk);
     RUN(test_check_and_walk_bad_arguments);
+    RUN(test_argument_errors_are_counted_and_reported);
+#if CAPHEAP_CHECK_LEVEL >= 1
+    RUN(test_handler_of_a_refused_call_is_not_re_entered);
+#endif
     RUN(test_handle_realloc_keeps_caps_and_refuses_bad_pointers);
     RUN(test_handle_realloc_grows_in_place_when_aligned);
     RUN(test_handles_without_a_heap);

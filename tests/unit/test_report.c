@@ -88,13 +88,53 @@ static void test_report_of_empty_heap_and_nulls(void)
     capheap_report(&h, sink, NULL);
     CHECK(strstr(out, "Size: 0\n") != NULL);
     CHECK(strstr(out, "Errors: none\n") != NULL);
+    /* heap NULL: nothing written; write NULL: nothing written, ARGUMENT
+     * counted and reported */
+    err_log_t log;
+    t_log_errors(&h, &log);
+    out_len = 0;
     capheap_report(NULL, sink, NULL);
+    CHECK_EQ(out_len, 0);
     capheap_report(&h, NULL, NULL);
+    CHECK_EQ(log.count, 1);
+    CHECK_EQ(log.last.code, CAPHEAP_E_ARGUMENT);
+    capheap_stats_t st;
+    CHECK_EQ(capheap_get_stats(&h, &st), CAPHEAP_OK);
+    CHECK_EQ(st.error_count[-CAPHEAP_E_ARGUMENT], 1);
 }
+
+#if CAPHEAP_CHECK_LEVEL >= 1
+/* A busy heap: the report says so, and the refusal is counted and reported. */
+static capheap_heap_t busy_h;
+static bool report_from_walk(const capheap_block_info_t *b, void *ctx)
+{
+    (void)b;
+    (void)ctx;
+    capheap_report(&busy_h, sink, NULL);
+    return false;
+}
+
+static void test_report_of_busy_heap(void)
+{
+    static _Alignas(16) unsigned char mem[4096];
+    capheap_init(&busy_h);
+    CHECK_EQ(capheap_add_region(&busy_h, mem, sizeof mem, 0), CAPHEAP_OK);
+    err_log_t log;
+    t_log_errors(&busy_h, &log);
+    out_len = 0;
+    CHECK_EQ(capheap_walk(&busy_h, report_from_walk, NULL), CAPHEAP_OK);
+    CHECK(strstr(out, "(unavailable: heap busy)") != NULL);
+    CHECK_EQ(log.count, 1);
+    CHECK_EQ(log.last.code, CAPHEAP_E_REENTRY);
+}
+#endif
 
 int main(void)
 {
     RUN(test_report_layout_and_values);
     RUN(test_report_of_empty_heap_and_nulls);
+#if CAPHEAP_CHECK_LEVEL >= 1
+    RUN(test_report_of_busy_heap);
+#endif
     return t_summary();
 }
