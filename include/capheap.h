@@ -282,7 +282,7 @@
 #if CAPHEAP_FIT_SCAN < 1 || CAPHEAP_FIT_SCAN > 8
 #error "CAPHEAP_FIT_SCAN must be between 1 and 8"
 #endif
-#if (CAPHEAP_DMA_ALIGN & (CAPHEAP_DMA_ALIGN - 1)) != 0
+#if CAPHEAP_DMA_ALIGN < 1 || (CAPHEAP_DMA_ALIGN & (CAPHEAP_DMA_ALIGN - 1)) != 0
 #error "CAPHEAP_DMA_ALIGN must be a power of two"
 #endif
 

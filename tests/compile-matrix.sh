@@ -45,4 +45,26 @@ for t in "${targets[@]}"; do
   done
 done
 echo "compile matrix: $((n - fail)) of $n builds warning-free"
-[ "$fail" -eq 0 ]
+
+# The header's configuration checks: every out-of-range option value must stop
+# the build with its own message (capheap.h, "#error" after the options).
+bad=("-DCAPHEAP_CHECK_LEVEL=3|CAPHEAP_CHECK_LEVEL must be" "-DCAPHEAP_CHECK_LEVEL=-1|CAPHEAP_CHECK_LEVEL must be"
+     "-DCAPHEAP_STATS=3|CAPHEAP_STATS must be" "-DCAPHEAP_TRACE=2|CAPHEAP_TRACE must be"
+     "-DCAPHEAP_POISON=2|CAPHEAP_POISON must be" "-DCAPHEAP_POISON_FREED=0xDF|CAPHEAP_POISON_FREED must be"
+     "-DCAPHEAP_POISON_FREED=256|CAPHEAP_POISON_FREED must be" "-DCAPHEAP_POISON_NEW=256|CAPHEAP_POISON_NEW must be"
+     "-DCAPHEAP_POISON_NEW=-1|CAPHEAP_POISON_NEW must be" "-DCAPHEAP_SL_BITS=6|CAPHEAP_SL_BITS must be"
+     "-DCAPHEAP_SL_BITS=-1|CAPHEAP_SL_BITS must be" "-DCAPHEAP_FIT_SCAN=0|CAPHEAP_FIT_SCAN must be"
+     "-DCAPHEAP_FIT_SCAN=9|CAPHEAP_FIT_SCAN must be" "-DCAPHEAP_DMA_ALIGN=24|CAPHEAP_DMA_ALIGN must be"
+     "-DCAPHEAP_DMA_ALIGN=0|CAPHEAP_DMA_ALIGN must be")
+nbad=0 badfail=0
+for b in "${bad[@]}"; do
+  def=${b%%|*}; msg=${b#*|}
+  nbad=$((nbad + 1))
+  if gcc "${warn[@]}" "$def" -I"$root/include" -fsyntax-only "$root/src/capheap.c" 2>"$out/err"; then
+    badfail=$((badfail + 1)); echo "FAIL $def: the build was not refused"
+  elif ! grep -q "#error \"$msg" "$out/err"; then
+    badfail=$((badfail + 1)); echo "FAIL $def: refused without the message '$msg'"; head -3 "$out/err"
+  fi
+done
+echo "compile matrix: $((nbad - badfail)) of $nbad invalid configurations refused with their message"
+[ "$fail" -eq 0 ] && [ "$badfail" -eq 0 ]
