@@ -551,19 +551,26 @@ static void test_bad_alignment(void)
  * nothing was allocated (fail_count is kept at every CAPHEAP_STATS level). */
 #define EXPECT_ALLOC_FAILS(CALL, CODE, SIZE)                                    \
     do {                                                                        \
-        capheap_stats_t sb_ = stats(&H);                                        \
-        int cnt_ = LOG.count;                                                   \
-        CHECK((CALL) == NULL);                                                  \
-        CHECK_EQ(LOG.count, cnt_ + 1);                                          \
-        CHECK_EQ(LOG.last.code, (CODE));                                        \
-        CHECK(LOG.last.ptr == NULL);                                            \
-        CHECK_EQ(LOG.last.size, (SIZE));                                        \
-        capheap_stats_t sa_ = stats(&H);                                        \
-        CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);      \
-        CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);                           \
-        CHECK_EQ(sa_.used, sb_.used);                                           \
-        CHECK_EQ(sa_.alloc_count, sb_.alloc_count);                             \
+        EXPECT_FAILED_CALL(CALL, CODE, NULL, SIZE);                             \
     } while (0)
+
+/* The common part: CALL returned NULL, reported exactly one error CODE with
+ * PTR and SIZE, counted in error_count and fail_count, and changed neither
+ * the bytes in use nor the allocation count. Leaves sb_/sa_ (the statistics
+ * before and after) for the caller's own checks. */
+#define EXPECT_FAILED_CALL(CALL, CODE, PTR, SIZE)                               \
+    capheap_stats_t sb_ = stats(&H);                                            \
+    int cnt_ = LOG.count;                                                       \
+    CHECK((CALL) == NULL);                                                      \
+    CHECK_EQ(LOG.count, cnt_ + 1);                                              \
+    CHECK_EQ(LOG.last.code, (CODE));                                            \
+    CHECK(LOG.last.ptr == (void *)(PTR));                                       \
+    CHECK_EQ(LOG.last.size, (SIZE));                                            \
+    capheap_stats_t sa_ = stats(&H);                                            \
+    CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);          \
+    CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);                               \
+    CHECK_EQ(sa_.used, sb_.used);                                               \
+    CHECK_EQ(sa_.alloc_count, sb_.alloc_count)
 
 /* ERRORS and fail_count for every allocation call: BAD_ALIGN (also through
  * the _caps call and a handle), SIZE_OVERFLOW, NO_CAPS and NOMEM each return
@@ -827,19 +834,8 @@ static void test_realloc_moves_and_keeps_caps(void)
  * fail_count. The block keeps its size and contents, the heap its use. */
 #define EXPECT_REALLOC_FAILS(CALL, CODE, SIZE, CAPS)                            \
     do {                                                                        \
-        capheap_stats_t sb_ = stats(&H);                                        \
-        int cnt_ = LOG.count;                                                   \
-        CHECK((CALL) == NULL);                                                  \
-        CHECK_EQ(LOG.count, cnt_ + 1);                                          \
-        CHECK_EQ(LOG.last.code, (CODE));                                        \
-        CHECK(LOG.last.ptr == (void *)p);                                       \
-        CHECK_EQ(LOG.last.size, (SIZE));                                        \
+        EXPECT_FAILED_CALL(CALL, CODE, p, SIZE);                                \
         CHECK_EQ(LOG.last.caps, (CAPS));                                        \
-        capheap_stats_t sa_ = stats(&H);                                        \
-        CHECK_EQ(sa_.error_count[-(CODE)], sb_.error_count[-(CODE)] + 1);      \
-        CHECK_EQ(sa_.fail_count, sb_.fail_count + 1);                           \
-        CHECK_EQ(sa_.used, sb_.used);                                           \
-        CHECK_EQ(sa_.alloc_count, sb_.alloc_count);                             \
         CHECK_EQ(sa_.free_count, sb_.free_count);                               \
         CHECK_EQ(capheap_usable_size(&H, p), us);                               \
         CHECK(t_verify_key(p, 200, key));                                       \
