@@ -804,8 +804,8 @@ static uintptr_t enter_reporting(capheap_heap_t *h)
 }
 
 /* An invalid argument given with a valid heap (a NULL output, callback or
- * index past the last region): counted with the lock held and reported
- * like every other error. Returns the code for the caller to return. */
+ * list): counted with the lock held and reported like every other error.
+ * Returns the code for the caller to return. */
 static int argument_error(capheap_heap_t *h)
 {
     uintptr_t tok = enter_reporting(h);
