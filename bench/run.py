@@ -410,6 +410,24 @@ def quick_jobs(have32):
 
 
 # ----------------------------------------------------------------- profiling
+def run_annotated(runner, j, ann_args):
+    """Run profiling job j (callgrind, keep_cg) and record it; returns its RESULT records and
+    what callgrind_annotate with ann_args says of its output (the file is then removed), or
+    None if the run reported problems."""
+    res = runner.run_one(j)
+    runner._record(res)
+    _, _, _, recs, problems, _ = res
+    if problems or not recs:
+        return None
+    ann = subprocess.run(["callgrind_annotate"] + ann_args + [j["cg_out"]],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    try:
+        os.remove(j["cg_out"])
+    except OSError:
+        pass
+    return recs, ann
+
+
 def profile_capheap(runner, heap, dist, out_dir, cachesim=None):
     """Where capheap's instructions go: callgrind on W1, then callgrind_annotate
     (self cost per function, and the most expensive source lines of the core).
@@ -419,19 +437,12 @@ def profile_capheap(runner, heap, dist, out_dir, cachesim=None):
             {"heap": heap, "dist": dist, "variant": "free", "steps": CG_STEPS}, callgrind=True, keep_cg=True,
             **extra)
     j["id"] = 999999 + heap + ord(dist) + (7 if cachesim else 0)
-    res = runner.run_one(j)
-    runner._record(res)
-    _, _, _, recs, problems, _ = res
-    if problems or not recs:
+    got = run_annotated(runner, j, ["--auto=yes", "--show-percs=no", "--context=0"] +
+                        (["--show=DLmr", "--sort=DLmr"] if cachesim else []))
+    if got is None:
         return None
+    recs, ann = got
     ops = int(recs[0]["ops"])
-    ann = subprocess.run(["callgrind_annotate", "--auto=yes", "--show-percs=no", "--context=0"] +
-                         (["--show=DLmr", "--sort=DLmr"] if cachesim else []) + [j["cg_out"]],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
-    try:
-        os.remove(j["cg_out"])
-    except OSError:
-        pass
     funcs, lines = [], []
     section, src, lineno, core_src = "funcs", None, None, None
     for line in ann.splitlines():
@@ -502,17 +513,10 @@ def profile_realloc(runner, label, heap, dist):
     j = job("profile realloc %s %s" % (label, cell_name(heap, dist)), label, "w1",
             {"heap": heap, "dist": dist, "variant": "realloc", "steps": CG_STEPS}, callgrind=True, keep_cg=True)
     j["id"] = 999999 + heap + ord(dist) + 13
-    res = runner.run_one(j)
-    runner._record(res)
-    _, _, _, recs, problems, _ = res
-    if problems or not recs:
+    got = run_annotated(runner, j, ["--inclusive=yes", "--show-percs=no", "--threshold=100"])
+    if got is None:
         return None
-    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--show-percs=no", "--threshold=100",
-                          j["cg_out"]], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
-    try:
-        os.remove(j["cg_out"])
-    except OSError:
-        pass
+    recs, ann = got
     incl = {}
     for line in ann.splitlines():
         m = re.match(r"^\s*([\d,]+)\s+\S*:(\w+)(\.\w+)*( \[.*\])?$", line)
