@@ -54,6 +54,10 @@ ALLOCS = {
                          "capheap, CAPHEAP_FIT_SCAN=1 CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
     "capheap-scan2lean": ("cap-scan2lean", "capheap",
                           "capheap, CAPHEAP_FIT_SCAN=2 CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
+    "capheap-scan3lean": ("cap-scan3lean", "capheap",
+                          "capheap, CAPHEAP_FIT_SCAN=3 CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
+    "capheap-scan4lean": ("cap-scan4lean", "capheap",
+                          "capheap, CAPHEAP_FIT_SCAN=4 CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
     "capheap-scan8lean": ("cap-scan8lean", "capheap",
                           "capheap, CAPHEAP_FIT_SCAN=8 CAPHEAP_CHECK_LEVEL=0 CAPHEAP_STATS=0"),
     "capheap-sl1": ("cap-sl1", "capheap", "capheap, CAPHEAP_SL_BITS=1 CAPHEAP_FIT_SCAN=1"),
@@ -76,6 +80,8 @@ SYSTEM = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
 SL_OF = {"capheap-fastlean": ("SL_BITS=0, FIT_SCAN=1, lean options (CHECK_LEVEL 0, STATS 0)", "scan1 lean"),
          "capheap-fast": ("SL_BITS=0, FIT_SCAN=1", "scan1"),
          "capheap-scan2lean": ("SL_BITS=0, FIT_SCAN=2, lean options (CHECK_LEVEL 0, STATS 0)", "scan2 lean"),
+         "capheap-scan3lean": ("SL_BITS=0, FIT_SCAN=3, lean options (CHECK_LEVEL 0, STATS 0)", "scan3 lean"),
+         "capheap-scan4lean": ("SL_BITS=0, FIT_SCAN=4, lean options (CHECK_LEVEL 0, STATS 0)", "scan4 lean"),
          "capheap-lean": ("SL_BITS=0, FIT_SCAN=5, lean options (CHECK_LEVEL 0, STATS 0)", "lean"),
          "capheap-scan8lean": ("SL_BITS=0, FIT_SCAN=8, lean options (CHECK_LEVEL 0, STATS 0)", "scan8 lean"),
          "capheap": ("SL_BITS=0, FIT_SCAN=5 (default)", "default"),
@@ -1087,8 +1093,8 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
     for label, desc in ladder:
         ws = [w1v(label, h, d, "free") for h, d in CELLS]
         m = mean(ws)
-        over = ("+%.1f" % (m - lean_mean)) if (m is not None and lean_mean is not None) else "–"
-        w("| %s | %s | %s | %s |" % (desc, " | ".join(fmt(x, 1) for x in ws), fmt(m, 1), over))
+        extra = ("+%.1f" % (m - lean_mean)) if (m is not None and lean_mean is not None) else "–"
+        w("| %s | %s | %s | %s |" % (desc, " | ".join(fmt(x, 1) for x in ws), fmt(m, 1), extra))
     w("")
 
     # ---------------- path frequencies
@@ -1127,7 +1133,7 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
       "The default has one class per power of two (`SL_BITS=0`), so a single bitmap word and lists that "
       "rarely switch between empty and non-empty, and examines up to 5 blocks of the request's own class, "
       "stopping at the second that fits, (and 2 of the next) for the tighter fit (`FIT_SCAN=5`). Without the "
-      "scan (`FIT_SCAN=1`) it is fastest and less efficient; the lean rows with `FIT_SCAN` 1, 2, 5 and 8 are "
+      "scan (`FIT_SCAN=1`) it is fastest and less efficient; the lean rows with `FIT_SCAN` 1, 2, 3, 4, 5 and 8 are "
       "the curve of the scan "
       "alone. `SL_BITS=1..5` with `FIT_SCAN=1` is the two-level bitmap of TLSF "
       "(`SL_BITS=3` was the default before this table led to the change). W1 is the variant free; W2 is "
@@ -1151,6 +1157,40 @@ plot """ + ", ".join('"w4.dat" using 1:%d with linespoints lw 2%s title "%s"' % 
                       fmt(e[0], 2).replace("–", "NaN"), fmt(e[2], 2).replace("–", "NaN")])
     w("| o1heap v2 *(reference, from BENCH.md)* | %s | %s | 60.5 / – | 69.9 / – | – |" % (
         " | ".join(fmt(x, 0) for x in o1), fmt(mean(list(o1)), 1)))
+    w("")
+    # The scan's curve against the two targets it trades (W1 every cell, W2 at 1 MiB on both builds)
+    curve = [("capheap-fastlean", 1), ("capheap-scan2lean", 2), ("capheap-scan3lean", 3),
+             ("capheap-scan4lean", 4), ("capheap-lean", 5), ("capheap-scan8lean", 8)]
+    w("The fit scan's curve (lean options) against the two targets it trades: W1 at or below o1heap "
+      "(and 0.6 × TLSF) in every cell, and W2 at 1 MiB ≥ %.1f%% on both builds." % T["w2_1M_pct"])
+    w("")
+    w("| FIT_SCAN | W1 cells over the target | W2 1M 64-bit | W2 1M 32-bit | both met |")
+    w("|---|---|---|---|---|")
+    met_w1, met_w2, met_both = [], [], []
+    for label, k in curve:
+        w1miss = []
+        for i, (h, d) in enumerate(CELLS):
+            x = w1v(label, h, d, "free")
+            lim = min(o1[i], T["w1_tlsf_factor"] * tl[i])
+            if x is None or x > lim:
+                w1miss.append("%s: %s" % (cells[i], over(x, lim) if x is not None else "not measured"))
+        e1m = [w2v(label, 1048576, 0.3, b) for b in (64, 32)]
+        ok2 = all(x is not None and x >= T["w2_1M_pct"] for x in e1m)
+        ok1 = not w1miss
+        for ok, met in ((ok1, met_w1), (ok2, met_w2), (ok1 and ok2, met_both)):
+            if ok:
+                met.append(k)
+        w("| %d | %s | %s | %s | %s |" % (
+            k, "; ".join(w1miss) if w1miss else "none", *[(fmt(x, 2) + "%") if x is not None else "–" for x in e1m],
+            "**yes**" if ok1 and ok2 else "no"))
+    w("")
+    lst = lambda ks: ", ".join(str(k) for k in ks) if ks else "none"
+    w("W1 is met at `FIT_SCAN` %s, W2 at 1 MiB at %s. %s" % (
+        lst(met_w1), lst(met_w2),
+        ("Both are met at %s." % lst(met_both)) if met_both else
+        "No point of the curve meets both: each further block the scan examines buys W2 efficiency with "
+        "instructions. The default takes the efficiency "
+        "(`FIT_SCAN=5`); `FIT_SCAN=1` is the speed setting."))
     w("")
     w("The worst case on RV32 of the default, `FIT_SCAN=1` and `SL_BITS=3` builds is in "
       "[docs/target-figures.md](../docs/target-figures.md).")
@@ -1218,7 +1258,7 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
     mf = mean(f_vals)
     if None not in (md_, ml, ms, mc, mo, mf):
         met = [cell_name(h, d) for (h, d), f, o in zip(CELLS, f_vals, o_vals) if f <= o]
-        over = [f - o for f, o in zip(f_vals, o_vals) if f > o]
+        above = [f - o for f, o in zip(f_vals, o_vals) if f > o]
         w("- **W1 speed.** Mean over the six cells: default %.1f, lean %.1f, o1heap %.1f instructions/op. "
           "Of the default's %.1f over lean, pointer validation and the re-entry mark (`CAPHEAP_CHECK_LEVEL` 1) "
           "account for %.1f and statistics (`CAPHEAP_STATS` 1) for %.1f (the table of option costs). "
@@ -1242,7 +1282,7 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
                        for (h, d), l, o in zip(CELLS, l_vals, o_vals) if l > o) or "no cell",
              ml - mf, mf, len(met),
              (" (%s)" % ", ".join(met)) if met else "",
-             (", %s above in the other%s" % (rng(over, 1), "s" if len(over) > 1 else "")) if over else "",
+             (", %s above in the other%s" % (rng(above, 1), "s" if len(above) > 1 else "")) if above else "",
              rng([v for k, v in path_rows.items() if k.startswith("64K")], 2),
              rng([v for k, v in path_rows.items() if k.startswith("1M")], 2),
              fmt(w2v("capheap", 65536, 0.3, 64), 1)))
