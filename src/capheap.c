@@ -578,6 +578,9 @@ HOT fblk_t *region_take(capheap_region_t *r, size_t size)
         unsigned idx = find_class(r, good_class(size, own, sh));
         if (idx == UINT_MAX) return NULL;
         b = scan_list(r, idx, size, GOOD_SCAN);
+        /* The list is not empty (I6) and each of its blocks fits (good
+         * class): the scan returns its head at least. */
+        ASSUME(b != NULL);
     }
     list_remove(r, b);
     return b;
@@ -1263,6 +1266,10 @@ HOT capheap_error_t locate(capheap_heap_t *h, void *ptr, found_t *f)
 #if CAPHEAP_CHECK_LEVEL >= 1
     if (r == NULL) return CAPHEAP_E_FOREIGN_PTR;
     if (off < r->lo || (off & GMASK) != 0u) return CAPHEAP_E_INVALID_PTR;
+#else
+    /* Without checks ptr is a live block of this heap (the caller's
+     * precondition at level 0): some region holds it. */
+    ASSUME(r != NULL);
 #endif
     fblk_t *b = (fblk_t *)(void *)((char *)ptr - W);
 #if CAPHEAP_CHECK_LEVEL >= 2
@@ -1422,7 +1429,7 @@ FOLD void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b, size_t align
 #elif CAPHEAP_CHECK_LEVEL >= 1
             /* The old header reads as free (a later free of the old pointer
              * is a DOUBLE_FREE) unless the move or the new block covers it. */
-            blk->hdr = prev | (word_t)cur;
+            blk->hdr = (word_t)cur; /* prev is 0 here: USED and PREV_USED clear */
 #endif
             ch_memmove((char *)p + W, (char *)blk + W, cur - W);
             p->hdr = (word_t)(ps + cur + ns) | F_PREV_USED;
