@@ -3,7 +3,7 @@
 # Safe to run again: packages already present are skipped quickly.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build gcc clang gcc-multilib qemu-user valgrind
+  build-essential cmake ninja-build gcc clang clang-tidy cppcheck gcc-multilib qemu-user valgrind
   gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   qemu-system-arm qemu-system-misc
