@@ -59,6 +59,8 @@
  *      own class; with one level its good class needs none either (no
  *      bit of the map is set at or beyond nfl, so one past reads as empty).
  *      With two levels find_class checks the first-level index.
+ *   I9 header bits below G other than USED and PREV_USED are zero (so a
+ *      listed block's header is exactly its size | PREV_USED, by I2, I3).
  */
 #include "capheap.h"
 
@@ -512,7 +514,7 @@ HOT unsigned region_find(capheap_region_t *r, size_t size)
     unsigned sh;
     unsigned own = class_and_width(n, &sh);
     link_t h = *head_slot(r, own);
-    if (h != 0u && bsize(at(h)) >= size) {
+    if (h != 0u && at(h)->hdr > (word_t)size) { /* flags < G: hdr > size iff it fits */
         PATH(r, own_class);
         return own;
     }
@@ -543,13 +545,20 @@ HOT fblk_t *scan_list(const capheap_region_t *r, unsigned idx, size_t size, unsi
     UNROLL for (unsigned i = 0; i < k; i++) {
         if (l == 0u) break;
         fblk_t *x = at(l);
-        size_t xs = bsize(x);
-        if (xs >= size) {
+        /* A listed block's header is its size | PREV_USED (I2, I3, I9: the
+         * block before a free one is used), so the header is compared
+         * unmasked: hdr > size iff the block holds size bytes (sizes are
+         * multiples of G and the flag bits are below G, so this holds even
+         * for a corrupted flag), and hdr - size is the slack plus
+         * PREV_USED. */
+        size_t xs = (size_t)x->hdr;
+        if (xs > size) {
+            ASSUME(xs - size < SIZE_MAX); /* size > 0: lets gcc drop the first test below */
             bool second = best != NULL;
             if (xs - size < slack) {
                 best = x;
                 slack = xs - size;
-                if (slack <= (size >> 3)) break;
+                if (slack <= (size >> 3) + F_PREV_USED) break;
             }
             if (second) break;
         }
@@ -1893,7 +1902,7 @@ static void problem(checker_t *c, const char *what, const void *where)
     }
 }
 
-/* Walk the region's blocks (I1-I4, I7). Returns the number of free blocks. */
+/* Walk the region's blocks (I1-I4, I7, I9). Returns the number of free blocks. */
 static size_t check_blocks(checker_t *c, const capheap_region_t *r)
 {
     const fblk_t *e = end_marker(r);
@@ -1907,6 +1916,8 @@ static size_t check_blocks(checker_t *c, const capheap_region_t *r)
             return nfree;
         }
         bool u = (b->hdr & F_USED) != 0u;
+        if ((b->hdr & F_MASK & ~(F_USED | F_PREV_USED)) != 0u)
+            problem(c, "header flag bits set that the core never sets", b);
         if (((b->hdr & F_PREV_USED) != 0u) != prev_used)
             problem(c, "PREV_USED flag disagrees with the previous block", b);
         if (u) {

@@ -98,6 +98,24 @@ static void test_prev_used_flag_flipped(void)
     CHECK_HEAP(&H);
 }
 
+/* I9: the flag bits between PREV_USED and the size are never set by the
+ * core (the fit scan compares a listed block's header unmasked). */
+static void test_unused_flag_bit_set(void)
+{
+    setup();
+    uintptr_t stray = (uintptr_t)4u; /* below CAPHEAP_ALIGN, above PREV_USED */
+    uintptr_t save = *hdr(p[3]);
+    *hdr(p[3]) = save | stray; /* a used block */
+    CHECK(checker_reports());
+    *hdr(p[3]) = save;
+    uintptr_t *fh = hdr(p[2]); /* a free, listed block */
+    save = *fh;
+    *fh = save | stray;
+    CHECK(checker_reports());
+    *fh = save;
+    CHECK_HEAP(&H);
+}
+
 static void test_broken_free_list_link(void)
 {
     setup();
@@ -220,6 +238,7 @@ int main(void)
     RUN(test_overwritten_header_size);
     RUN(test_used_bit_cleared);
     RUN(test_prev_used_flag_flipped);
+    RUN(test_unused_flag_bit_set);
     RUN(test_broken_free_list_link);
     RUN(test_overwritten_boundary_tag);
     RUN(test_free_neighbour_header_overwritten);
