@@ -1337,7 +1337,15 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
                  "90.4" if b == 64 else "94.1-94.2", "0.27" if b == 64 else "0.04"))
     cap_cs = [r for l, h, d, r in cs if l == "capheap"]
     spread = [(max(v) - min(v), c, v) for (l, c), v in w3spread.items() if l == "capheap" and len(v) > 1]
-    text = ("- **W3 tails on x86.** p99.99 is a timing figure on a shared 2-core machine.")
+    tgt = T["w3_p9999_cycles"]
+    cap_w3 = [(int(r["p9999"]), c) for (l, c), r in w3rows.items() if l in ("capheap", "capheap-lean")]
+    text = "- **W3 tails on x86.**"
+    if cap_w3 and max(cap_w3)[0] <= tgt:
+        text += (" Met in this run: the worst p99.99 of the default and lean builds is %d ticks (%s) against "
+                 "%d. It is still a timing figure on a shared 2-core machine, so a run under more load or on "
+                 "a machine with a smaller L2 can miss it." % (max(cap_w3) + (tgt,)))
+    else:
+        text += " p99.99 is a timing figure on a shared 2-core machine."
     small = [int(r["p9999"]) for (l, c), r in w3rows.items() if l == "capheap" and c.startswith("64K")]
     vals = sorted({int(r[k]) for r in w3rows.values() for k in ("p50", "p99", "p9999")})
     steps = [b - a for a, b in zip(vals, vals[1:]) if b - a > 2]
@@ -1345,10 +1353,11 @@ plot "sl_tradeoff.dat" using 2:3:1 with labels offset 0,0.8 font ",8" notitle, \
         step = min(steps)
         span = ("%d ticks in each of them" % small[0]) if min(small) == max(small) else \
             ("%d to %d ticks" % (min(small), max(small)))
+        margin = tgt - max(small)
         text += (" In the 64 KiB cells capheap's median p99.99 is %s. This machine's TSC readings "
                  "come in steps of about %d ticks (the smallest gap between two different figures in the table), so "
-                 "the target of %d lies between two steps: one step less passes, one more does not."
-                 % (span, step, T["w3_p9999_cycles"]))
+                 "the worst of them is %.1f steps %s the target of %d."
+                 % (span, step, abs(margin) / step, "below" if margin >= 0 else "above", tgt))
     text += (" The tails in the 1 MiB cells are not longer paths: the instruction maximum of the same paths on "
              "RV32 (exact under `-icount`, see the next point) does not grow with the heap size.")
     if cap_cs:

@@ -115,10 +115,10 @@
  *   1  (default) O(1) validation on free/realloc/usable_size: foreign,
  *      misaligned, interior and already-freed pointers are reported (see
  *      capheap_free for the exact guarantee); re-entry is detected.
- *      Cost (x86-64, callgrind, bench W1): about 19 instructions per
- *      operation on average, nearly all of it in free (about 38 per free).
+ *      Cost (x86-64, callgrind, bench W1): about 20 instructions per
+ *      operation on average, nearly all of it in free (about 39 per free).
  *      On RV32 the worst-case free is 142 instructions with checks and
- *      statistics, 103 without either (docs/target-figures.md, constructed
+ *      statistics, 102 without either (docs/target-figures.md, constructed
  *      longest paths).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
  *      be the start of a live block by walking its region: certain detection
@@ -220,10 +220,10 @@
  * (on external RAM behind a cache, such as PSRAM, each may be a cache miss:
  * count them in a latency budget). With 1 (the first block only, no
  * scanning code) and CAPHEAP_SL_BITS 0 the core is fastest; measured with
- * the default options (bench/, W1): 92.8 instructions per operation on
- * average against 100.5 with 5, W2 efficiency 1.5 points lower at 1 MiB,
- * worst case on RV32 141 / 142 instructions per alloc / free against
- * 182 / 142 (constructed longest paths). */
+ * the default options (bench/, W1): 92.0 instructions per operation on
+ * average against 99.6 with 5, W2 efficiency 1.5 points lower at 1 MiB,
+ * worst case on RV32 140 / 142 instructions per alloc / free against
+ * 176 / 142 (constructed longest paths). */
 #ifndef CAPHEAP_FIT_SCAN
 #define CAPHEAP_FIT_SCAN 5
 #endif
