@@ -625,11 +625,13 @@ static const unsigned char *changed_byte(const void *lo, const void *hi)
 #endif
 
 /* Make free, unlinked block b (have bytes) a used block of size bytes;
- * the tail goes back to the lists if it can form a block. Returns the
- * bytes the block really got. */
-HOT size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size)
+ * the tail goes back to the lists if it can form a block. prev is the
+ * block's PREV_USED bit, passed in rather than read: for a block taken off
+ * the lists it is the constant F_PREV_USED (I3: the block before a free one
+ * is used), and b's header need not be valid. Returns the bytes the block
+ * really got. */
+HOT size_t carve(capheap_region_t *r, fblk_t *b, size_t have, size_t size, word_t prev)
 {
-    word_t prev = b->hdr & F_PREV_USED;
     size_t rest = have - size;
     if (rest >= MIN_BLOCK) {
         PATH(r, splits);
@@ -989,6 +991,7 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
         fblk_t *blk = region_take(r, need);
         if (blk == NULL) continue;
         size_t have = bsize(blk);
+        word_t prev = F_PREV_USED; /* a listed block (I3) */
         if (align > G) {
             /* Split off a leading free block so the payload lands on align. */
             uintptr_t p = (uintptr_t)blk + W;
@@ -999,11 +1002,11 @@ static void *alloc_locked(capheap_heap_t *h, size_t size, size_t align, uint32_t
                 set_tag(blk, gap);
                 list_insert(r, blk, gap);
                 blk = next_blk(blk, gap);
-                blk->hdr = 0; /* previous block is free */
+                prev = 0u; /* the gap before it is free */
                 have -= gap;
             }
         }
-        size_t got = carve(r, blk, have, b);
+        size_t got = carve(r, blk, have, b, prev);
 #if CAPHEAP_POISON
         poison_alloc(h, blk, have, got);
 #endif
@@ -1080,7 +1083,7 @@ static void *alloc_plain(capheap_heap_t *h, capheap_region_t *r, size_t size, ui
         fblk_t *blk = region_take(r, b);
         if (blk == NULL) continue;
         size_t have = bsize(blk);
-        size_t got = carve(r, blk, have, b);
+        size_t got = carve(r, blk, have, b, F_PREV_USED); /* a listed block (I3) */
 #if CAPHEAP_POISON
         poison_alloc(h, blk, have, got);
 #endif
@@ -1132,7 +1135,7 @@ HOT void *alloc_fast(capheap_heap_t *heap, size_t size, uint32_t caps)
         fblk_t *blk = region_take(r, b);
         if (blk != NULL) {
             size_t have = bsize(blk);
-            size_t got = carve(r, blk, have, b);
+            size_t got = carve(r, blk, have, b, F_PREV_USED); /* a listed block (I3) */
 #if CAPHEAP_POISON
             poison_alloc(heap, blk, have, got);
 #endif
@@ -1416,8 +1419,7 @@ FOLD void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b, size_t align
     size_t ns = (n->hdr & F_USED) ? 0u : bsize(n);
     if (cur + ns >= b) {
         list_remove(r, n);
-        blk->hdr = (word_t)(cur + ns) | prev; /* carve reads PREV_USED only */
-        size_t got = carve(r, blk, cur + ns, b);
+        size_t got = carve(r, blk, cur + ns, b, prev);
 #if CAPHEAP_POISON
         poison_taken(h, n, ns, (char *)blk + got);
         fill_words(n, (char *)blk + got, NEW_WORD);
@@ -1441,10 +1443,9 @@ FOLD void *resize_in_place(capheap_heap_t *h, found_t *f, size_t b, size_t align
             blk->hdr = (word_t)cur; /* prev is 0 here: USED and PREV_USED clear */
 #endif
             ch_memmove((char *)p + W, (char *)blk + W, cur - W);
-            p->hdr = (word_t)(ps + cur + ns) | F_PREV_USED;
             /* carve leaves a split-off tail free: its follower must say so */
             next_blk(p, ps + cur + ns)->hdr &= ~F_PREV_USED;
-            size_t got = carve(r, p, ps + cur + ns, b);
+            size_t got = carve(r, p, ps + cur + ns, b, F_PREV_USED); /* p was listed (I3) */
 #if CAPHEAP_POISON
             if (ns != 0u) poison_taken(h, n, ns, (char *)p + got);
             fill_words((char *)p + cur, (char *)p + got, NEW_WORD);
