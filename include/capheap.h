@@ -53,7 +53,7 @@
  *   O(regions)    every allocation call (it tries qualifying regions in order),
  *                 free / realloc / usable_size (they find the owning region by
  *                 address), capheap_add_region (overlap check and ordering),
- *                 capheap_get_stats.
+ *                 capheap_get_stats (O(blocks) with CAPHEAP_STATS 0).
  *   O(blocks)     capheap_check, capheap_walk, and free/realloc/usable_size when
  *                 CAPHEAP_CHECK_LEVEL is 2. calloc and realloc's copy are
  *                 additionally linear in the number of bytes they clear/copy;
@@ -128,12 +128,17 @@
 #endif
 
 /* CAPHEAP_STATS
- *   0  only the bytes in use per region are kept (needed by the report),
- *      with the counts of failed allocations and of each error (ERRORS).
- *   1  (default) peak use, counters of allocations/frees/failures, bytes
- *      allocated/freed in total. Cost: about 6 instructions per operation
- *      (x86-64, bench W1), 12 bytes per region and 16 (32-bit) / 24
- *      (64-bit) bytes per heap.
+ *   0  no counters on the allocation paths: only the counts of failed
+ *      allocations and of each error (ERRORS) are kept, on the failure and
+ *      error paths. The bytes in use are found when statistics are read, by
+ *      summing the used blocks of each region: capheap_get_stats,
+ *      capheap_get_region_stats and capheap_report are then O(blocks), with
+ *      the lock held for the walk of each region.
+ *   1  (default) bytes in use and peak use per region and in total,
+ *      counters of allocations/frees/failures, bytes allocated/freed in
+ *      total; the statistics calls are O(regions). Cost: about 6
+ *      instructions per operation (x86-64, bench W1), 16 bytes per region
+ *      and 16 (32-bit) / 24 (64-bit) bytes per heap.
  *   2  as 1, and counters of the paths the allocator takes
  *      (capheap_get_path_stats): for tuning CAPHEAP_SL_BITS and
  *      CAPHEAP_FIT_SCAN and for the benchmarks. Cost: 28 more bytes of control data per region (up to
@@ -685,7 +690,9 @@ size_t capheap_usable_size(capheap_heap_t *heap, void *ptr);
  *  or out is NULL; CAPHEAP_E_REENTRY if the heap was busy. With
  *  CAPHEAP_STATS 0, alloc_count, free_count, peak_used and the byte totals
  *  read 0 (min_free_ever then equals free); fail_count and error_count are
- *  kept at every level. O(regions). */
+ *  kept at every level. O(regions); with CAPHEAP_STATS 0, O(blocks): used
+ *  is summed over the blocks (a block whose header cannot be right, as
+ *  capheap_check would report, ends the sum for its region). */
 int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out);
 
 /** Copy the path counters of all regions, summed, into *out. CAPHEAP_OK;
@@ -698,7 +705,8 @@ int capheap_get_path_stats(capheap_heap_t *heap, capheap_path_stats_t *out);
  *  NULL, or if index is past the last region: that one is not counted or
  *  reported, so that `for (i = 0; capheap_get_region_stats(h, i, &rs) ==
  *  CAPHEAP_OK; i++)` enumerates the regions quietly; CAPHEAP_E_REENTRY if
- *  the heap was busy. O(index). */
+ *  the heap was busy. O(index); with CAPHEAP_STATS 0 also O(blocks of the
+ *  region), as capheap_get_stats. */
 int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_stats_t *out);
 
 /** A write callback: emit len bytes of text. */

@@ -50,8 +50,10 @@
  *      of the first level is set iff its second-level map is non-zero. (With
  *      CAPHEAP_SL_BITS 0 the first level is the only map: bit i is set iff
  *      list i is non-empty.)
- *   I7 region->used is the sum of the sizes of its used blocks; peak >= used;
- *      heap used is the sum over regions and heap peak >= heap used.
+ *   I7 (CAPHEAP_STATS >= 1) region->used is the sum of the sizes of its used
+ *      blocks; peak >= used; heap used is the sum over regions and heap
+ *      peak >= heap used. (At 0 there are no counters: the used bytes are
+ *      summed by a walk when statistics are read.)
  *   I8 region->max_req is end - lo - W, the request that fills the whole
  *      region. The class table holds the class of a block of that size, and
  *      the good class (see good_class) of any such block is at most one
@@ -190,8 +192,8 @@ struct capheap_region {
 #endif
     int8_t priority;
     uint8_t nfl;             /* number of first-level classes */
-    uint32_t used;           /* bytes in used blocks */
 #if CAPHEAP_STATS
+    uint32_t used;           /* bytes in used blocks */
     uint32_t peak;
     uint32_t allocs;
     uint32_t frees;
@@ -904,40 +906,40 @@ static uint64_t bytes_allocated(const capheap_heap_t *h)
 
 HOT void note_alloc(capheap_heap_t *h, capheap_region_t *r, size_t size)
 {
-    r->used += (uint32_t)size;
 #if CAPHEAP_STATS
+    r->used += (uint32_t)size;
     r->allocs++;
     if (r->used > r->peak) r->peak = r->used;
     h->used_ += size;
     if (h->used_ > h->peak_) h->peak_ = h->used_;
     add_bytes_allocated(h, size);
 #else
-    (void)h;
+    (void)h, (void)r, (void)size;
 #endif
 }
 
 HOT void note_free(capheap_heap_t *h, capheap_region_t *r, size_t size)
 {
-    r->used -= (uint32_t)size;
 #if CAPHEAP_STATS
+    r->used -= (uint32_t)size;
     r->frees++;
     h->used_ -= size;
 #else
-    (void)h;
+    (void)h, (void)r, (void)size;
 #endif
 }
 
 /* In-place resize by delta bytes (grow > 0, shrink < 0): no alloc/free count. */
 static inline void note_resize(capheap_heap_t *h, capheap_region_t *r, size_t old, size_t now)
 {
-    r->used = r->used - (uint32_t)old + (uint32_t)now;
 #if CAPHEAP_STATS
+    r->used = r->used - (uint32_t)old + (uint32_t)now;
     if (r->used > r->peak) r->peak = r->used;
     h->used_ = h->used_ - old + now;
     if (h->used_ > h->peak_) h->peak_ = h->used_;
     if (now > old) add_bytes_allocated(h, now - old); /* a shrink shows in bytes_freed via used */
 #else
-    (void)h;
+    (void)h, (void)r, (void)old, (void)now;
 #endif
 }
 
@@ -1661,8 +1663,8 @@ static capheap_error_t add_region_locked(capheap_heap_t *h, void *mem, size_t si
 #if !ONE_LEVEL
     r->sl_off = (uint16_t)g.sl_off;
 #endif
-    r->used = 0;
 #if CAPHEAP_STATS
+    r->used = 0;
     r->peak = 0;
     r->allocs = 0;
     r->frees = 0;
@@ -1747,13 +1749,35 @@ static size_t region_largest(const capheap_region_t *r)
     return best - W;
 }
 
+/* Bytes in the region's used blocks: the counter (I7), or with
+ * CAPHEAP_STATS 0, which keeps no counters, the sum over a walk of the
+ * blocks (O(blocks)). A block size that cannot be right (below the minimum,
+ * or past the end marker: a corrupted header, which capheap_check reports)
+ * ends the walk, so that a statistics call on a damaged heap returns. */
+static size_t region_used(const capheap_region_t *r)
+{
+#if CAPHEAP_STATS
+    return r->used;
+#else
+    const fblk_t *e = end_marker(r);
+    size_t used = 0;
+    for (fblk_t *b = first_blk(r); b < e;) {
+        size_t sz = bsize(b);
+        if (sz < MIN_BLOCK || sz > (size_t)((const char *)e - (const char *)b)) break;
+        if ((b->hdr & F_USED) != 0u) used += sz;
+        b = next_blk(b, sz);
+    }
+    return used;
+#endif
+}
+
 static void fill_region_stats(const capheap_region_t *r, capheap_region_stats_t *o)
 {
     o->start = rbase(r);
     o->span = r->end;
     o->size = region_capacity(r);
     o->overhead = o->span - o->size;
-    o->used = r->used;
+    o->used = region_used(r);
     o->free = o->size - o->used;
     o->largest_free = region_largest(r);
     o->caps = r->caps;
@@ -1942,9 +1966,11 @@ static size_t check_blocks(checker_t *c, const capheap_region_t *r)
     if (bsize(e) != 0u || (e->hdr & F_USED) == 0u) problem(c, "end marker overwritten", e);
     else if (((e->hdr & F_PREV_USED) != 0u) != prev_used)
         problem(c, "end marker's PREV_USED disagrees with the last block", e);
-    if (used != r->used) problem(c, "region used bytes disagree with its blocks", r);
 #if CAPHEAP_STATS
+    if (used != r->used) problem(c, "region used bytes disagree with its blocks", r);
     if (r->peak < r->used) problem(c, "region peak below current use", r);
+#else
+    (void)used; /* no counter to compare with (I7) */
 #endif
     return nfree;
 }
@@ -2039,7 +2065,9 @@ int capheap_check(capheap_heap_t *heap, capheap_check_result_t *out)
             problem(&c, "regions out of priority order", r);
         size_t nfree = check_blocks(&c, r);
         if (res.problems == 0u) check_lists(&c, r, nfree);
+#if CAPHEAP_STATS
         total_used += r->used;
+#endif
     }
     if (nreg != heap->region_count_) problem(&c, "region count disagrees with the list", heap);
 #if CAPHEAP_STATS

@@ -218,10 +218,37 @@ static void region_word_lies(uint32_t (*known)(const capheap_region_stats_t *))
     CHECK_HEAP(&H);
 }
 
-/* The region's own used counter. */
+#if CAPHEAP_STATS
+/* The region's own used counter (kept from CAPHEAP_STATS 1 up). */
 static uint32_t used_bytes(const capheap_region_stats_t *rs) { return (uint32_t)rs->used; }
 
 static void test_region_used_bytes_lie(void) { region_word_lies(used_bytes); }
+#endif
+
+/* Header: statistics on a damaged heap still return. With CAPHEAP_STATS 0
+ * the used bytes are summed by a walk, which must stop at a header whose
+ * size cannot be right instead of looping or running off the region. */
+static void test_stats_on_damaged_heap(void)
+{
+    setup();
+    capheap_stats_t s0, s;
+    CHECK_EQ(capheap_get_stats(&H, &s0), CAPHEAP_OK);
+    uintptr_t save = *hdr(p[3]);
+    const uintptr_t bad[] = {0u, (uintptr_t)CAPHEAP_ALIGN | 1u, ~(uintptr_t)0 & ~(uintptr_t)2u};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        *hdr(p[3]) = bad[i];
+        CHECK_EQ(capheap_get_stats(&H, &s), CAPHEAP_OK);
+        CHECK(s.used <= s0.used);
+        CHECK_EQ(s.used + s.free, s.total_size);
+        capheap_region_stats_t rs;
+        CHECK_EQ(capheap_get_region_stats(&H, 0, &rs), CAPHEAP_OK);
+        CHECK(rs.used <= rs.size);
+    }
+    *hdr(p[3]) = save;
+    CHECK_EQ(capheap_get_stats(&H, &s), CAPHEAP_OK);
+    CHECK_EQ(s.used, s0.used);
+    CHECK_HEAP(&H);
+}
 
 /* I8: the region's largest request (the fast path's only bound on its class
  * lookups): capacity - header. */
@@ -247,7 +274,10 @@ int main(void)
 #if CAPHEAP_STATS
     RUN(test_lying_statistics);
 #endif
+#if CAPHEAP_STATS
     RUN(test_region_used_bytes_lie);
+#endif
     RUN(test_region_largest_request_lies);
+    RUN(test_stats_on_damaged_heap);
     return t_summary();
 }
