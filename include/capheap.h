@@ -118,7 +118,7 @@
  *      Cost (x86-64, callgrind, bench W1): about 20 instructions per
  *      operation on average, nearly all of it in free (about 39 per free).
  *      On RV32 the worst-case free is 142 instructions with checks and
- *      statistics, 102 without either (docs/target-figures.md, constructed
+ *      statistics, 99 without either (docs/target-figures.md, constructed
  *      longest paths).
  *   2  as 1, and every pointer given to free/realloc/usable_size is proven to
  *      be the start of a live block by walking its region: certain detection
@@ -136,7 +136,7 @@
  *      the lock held for the walk of each region.
  *   1  (default) bytes in use and peak use per region and in total,
  *      counters of allocations/frees/failures, bytes allocated/freed in
- *      total; the statistics calls are O(regions). Cost: about 6
+ *      total; the statistics calls are O(regions). Cost: about 8
  *      instructions per operation (x86-64, bench W1), 16 bytes per region
  *      and 16 (32-bit) / 24 (64-bit) bytes per heap.
  *   2  as 1, and counters of the paths the allocator takes
@@ -225,10 +225,10 @@
  * (on external RAM behind a cache, such as PSRAM, each may be a cache miss:
  * count them in a latency budget). With 1 (the first block only, no
  * scanning code) and CAPHEAP_SL_BITS 0 the core is fastest; measured with
- * the default options (bench/, W1): 92.0 instructions per operation on
- * average against 99.6 with 5, W2 efficiency 1.5 points lower at 1 MiB,
- * worst case on RV32 140 / 142 instructions per alloc / free against
- * 176 / 142 (constructed longest paths). */
+ * the default options (bench/, W1): 91.1 instructions per operation on
+ * average against 98.8 with 5, W2 efficiency 1.5 points lower at 1 MiB,
+ * worst case on RV32 138 / 142 instructions per alloc / free against
+ * 174 / 142 (constructed longest paths). */
 #ifndef CAPHEAP_FIT_SCAN
 #define CAPHEAP_FIT_SCAN 5
 #endif
