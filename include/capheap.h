@@ -761,7 +761,10 @@ typedef bool (*capheap_walk_fn)(const capheap_block_info_t *block, void *ctx);
 
 /** Call fn for every block of every region in address order, under the
  *  lock (fn must not call into the heap: that is reported as REENTRY).
- *  Returns CAPHEAP_OK, CAPHEAP_E_REENTRY or CAPHEAP_E_ARGUMENT. O(blocks). */
+ *  A block whose header cannot be right (a size below the minimum or past
+ *  the region's end: corruption, which capheap_check reports) is not passed
+ *  to fn and ends the walk of its region. Returns CAPHEAP_OK,
+ *  CAPHEAP_E_REENTRY or CAPHEAP_E_ARGUMENT. O(blocks). */
 int capheap_walk(capheap_heap_t *heap, capheap_walk_fn fn, void *ctx);
 
 /* ============================================================================

@@ -371,6 +371,16 @@ static inline fblk_t *first_blk(const capheap_region_t *r)
     return (fblk_t *)(void *)(rbase(r) + r->lo - W);
 }
 
+/* The block after b, of s bytes, in a walk of a region whose end marker is
+ * e; NULL when s cannot be a block size there (below the minimum, or past
+ * the end marker: a corrupted header, which capheap_check reports), so that
+ * every walk stops there instead of looping or leaving the region. */
+static inline fblk_t *walk_next(fblk_t *b, size_t s, const fblk_t *e)
+{
+    if (s < MIN_BLOCK || s > (size_t)((const char *)e - (const char *)b)) return NULL;
+    return next_blk(b, s);
+}
+
 /* ===================================================================== */
 /* Free lists                                                             */
 /* ===================================================================== */
@@ -1258,10 +1268,9 @@ static capheap_error_t walk_to(const capheap_region_t *r, const fblk_t *b)
 {
     const fblk_t *e = end_marker(r);
     for (fblk_t *x = first_blk(r); x < e;) {
-        size_t s = bsize(x);
         if (x == b) return CAPHEAP_OK;
-        if (s < MIN_BLOCK) break;
-        fblk_t *nx = next_blk(x, s);
+        fblk_t *nx = walk_next(x, bsize(x), e);
+        if (nx == NULL) break;
         if (b < nx) return (x->hdr & F_USED) ? CAPHEAP_E_INVALID_PTR : CAPHEAP_E_DOUBLE_FREE;
         x = nx;
     }
@@ -1761,11 +1770,10 @@ static size_t region_used(const capheap_region_t *r)
 #else
     const fblk_t *e = end_marker(r);
     size_t used = 0;
-    for (fblk_t *b = first_blk(r); b < e;) {
+    for (fblk_t *b = first_blk(r), *nx; b < e; b = nx) {
         size_t sz = bsize(b);
-        if (sz < MIN_BLOCK || sz > (size_t)((const char *)e - (const char *)b)) break;
+        if ((nx = walk_next(b, sz, e)) == NULL) break;
         if ((b->hdr & F_USED) != 0u) used += sz;
-        b = next_blk(b, sz);
     }
     return used;
 #endif
@@ -1899,16 +1907,15 @@ int capheap_walk(capheap_heap_t *heap, capheap_walk_fn fn, void *ctx)
     bool go = true;
     for (const capheap_region_t *r = heap->regions_; r != NULL && go; r = r->next) {
         const fblk_t *e = end_marker(r);
-        for (fblk_t *b = first_blk(r); b < e && go;) {
+        for (fblk_t *b = first_blk(r), *nx; b < e && go; b = nx) {
             size_t s = bsize(b);
-            if (s < MIN_BLOCK) break; /* corrupt: capheap_check says more */
+            if ((nx = walk_next(b, s, e)) == NULL) break; /* corrupt: capheap_check says more */
             capheap_block_info_t bi;
             bi.ptr = (char *)b + W;
             bi.size = s - W;
             bi.used = (b->hdr & F_USED) != 0u;
             bi.region = r;
             go = fn(&bi, ctx);
-            b = next_blk(b, s);
         }
     }
     leave(heap, tok);
@@ -1936,7 +1943,8 @@ static size_t check_blocks(checker_t *c, const capheap_region_t *r)
     size_t used = 0, nfree = 0;
     while (b < e) {
         size_t s = bsize(b);
-        if (s < MIN_BLOCK || s > (size_t)((const char *)e - (const char *)b)) {
+        fblk_t *nx = walk_next(b, s, e);
+        if (nx == NULL) {
             problem(c, "block size out of range (header overwritten?)", b);
             return nfree;
         }
@@ -1960,7 +1968,7 @@ static size_t check_blocks(checker_t *c, const capheap_region_t *r)
             c->res->blocks_free++;
         }
         prev_used = u;
-        b = next_blk(b, s);
+        b = nx;
     }
     if (b != e) problem(c, "blocks overrun the end marker", b);
     if (bsize(e) != 0u || (e->hdr & F_USED) == 0u) problem(c, "end marker overwritten", e);

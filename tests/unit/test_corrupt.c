@@ -225,10 +225,20 @@ static uint32_t used_bytes(const capheap_region_stats_t *rs) { return (uint32_t)
 static void test_region_used_bytes_lie(void) { region_word_lies(used_bytes); }
 #endif
 
-/* Header: statistics on a damaged heap still return. With CAPHEAP_STATS 0
- * the used bytes are summed by a walk, which must stop at a header whose
- * size cannot be right instead of looping or running off the region. */
-static void test_stats_on_damaged_heap(void)
+static bool count_block(const capheap_block_info_t *b, void *ctx)
+{
+    (void)b;
+    ++*(size_t *)ctx;
+    return true;
+}
+
+/* Header: the calls that walk the blocks return on a damaged heap, having
+ * stopped at the header whose size cannot be right (too small, or, with the
+ * size wrapping the address space, past the end) instead of looping or
+ * running off the region: the statistics (a walk with CAPHEAP_STATS 0),
+ * capheap_walk (the blocks before the damaged one only) and, at
+ * CAPHEAP_CHECK_LEVEL 2, free's walk to the pointer after it. */
+static void test_walks_on_damaged_heap_return(void)
 {
     setup();
     capheap_stats_t s0, s;
@@ -243,6 +253,12 @@ static void test_stats_on_damaged_heap(void)
         capheap_region_stats_t rs;
         CHECK_EQ(capheap_get_region_stats(&H, 0, &rs), CAPHEAP_OK);
         CHECK(rs.used <= rs.size);
+        size_t n = 0;
+        CHECK_EQ(capheap_walk(&H, count_block, &n), CAPHEAP_OK);
+        CHECK_EQ(n, 3); /* p0, p1, p2 */
+#if CAPHEAP_CHECK_LEVEL >= 2
+        CHECK_EQ(capheap_free(&H, p[4]), CAPHEAP_E_INVALID_PTR);
+#endif
     }
     *hdr(p[3]) = save;
     CHECK_EQ(capheap_get_stats(&H, &s), CAPHEAP_OK);
@@ -273,11 +289,9 @@ int main(void)
     RUN(test_end_marker_overwritten);
 #if CAPHEAP_STATS
     RUN(test_lying_statistics);
-#endif
-#if CAPHEAP_STATS
     RUN(test_region_used_bytes_lie);
 #endif
     RUN(test_region_largest_request_lies);
-    RUN(test_stats_on_damaged_heap);
+    RUN(test_walks_on_damaged_heap_return);
     return t_summary();
 }
