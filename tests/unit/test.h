@@ -38,6 +38,10 @@ typedef struct err_log {
 } err_log_t;
 void t_log_errors(capheap_heap_t *h, err_log_t *log);
 
+/* A capheap_walk callback that counts: ctx is size_t[3], the used blocks,
+ * the free blocks and the bytes of both (payload + header). */
+bool t_count_walk(const capheap_block_info_t *b, void *ctx);
+
 /* Deterministic PRNG (xorshift64*), seeded by the caller. */
 typedef struct rng {
     uint64_t s;

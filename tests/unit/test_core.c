@@ -1581,14 +1581,6 @@ static void test_strerror(void)
 }
 
 /* ----------------------------------------------------------- walk, handles */
-static bool count_walk(const capheap_block_info_t *b, void *ctx)
-{
-    size_t *n = ctx;
-    n[b->used ? 0 : 1]++;
-    n[2] += b->size + CAPHEAP_HEADER_SIZE;
-    return true;
-}
-
 static bool stop_walk(const capheap_block_info_t *b, void *ctx)
 {
     (void)b;
@@ -1604,7 +1596,7 @@ static void test_walk(void)
     CHECK_EQ(capheap_free(&H, p[1]), CAPHEAP_OK);
     CHECK_EQ(capheap_free(&H, p[3]), CAPHEAP_OK);
     size_t n[3] = {0, 0, 0};
-    CHECK_EQ(capheap_walk(&H, count_walk, n), CAPHEAP_OK);
+    CHECK_EQ(capheap_walk(&H, t_count_walk, n), CAPHEAP_OK);
     CHECK_EQ(n[0], 3);
     CHECK_EQ(n[1], 3); /* two holes and the tail */
     CHECK_EQ(n[2], stats(&H).total_size);

@@ -127,3 +127,11 @@ const char *t_vet_block(capheap_heap_t *h, const t_region_t *regs, size_t nregs,
     *usable = us;
     return NULL;
 }
+
+bool t_count_walk(const capheap_block_info_t *b, void *ctx)
+{
+    size_t *n = ctx;
+    n[b->used ? 0 : 1]++;
+    n[2] += b->size + CAPHEAP_HEADER_SIZE;
+    return true;
+}
