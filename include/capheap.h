@@ -53,7 +53,8 @@
  *   O(regions)    every allocation call (it tries qualifying regions in order),
  *                 free / realloc / usable_size (they find the owning region by
  *                 address), capheap_add_region (overlap check and ordering),
- *                 capheap_get_stats (O(blocks) with CAPHEAP_STATS 0).
+ *                 capheap_get_stats and capheap_get_caps_stats (O(blocks)
+ *                 with CAPHEAP_STATS 0).
  *   O(blocks)     capheap_check, capheap_walk, and free/realloc/usable_size when
  *                 CAPHEAP_CHECK_LEVEL is 2. calloc and realloc's copy are
  *                 additionally linear in the number of bytes they clear/copy;
@@ -132,7 +133,8 @@
  *      allocations and of each error (ERRORS) are kept, on the failure and
  *      error paths. The bytes in use are found when statistics are read, by
  *      summing the used blocks of each region: capheap_get_stats,
- *      capheap_get_region_stats and capheap_report are then O(blocks), with
+ *      capheap_get_region_stats, capheap_get_caps_stats and capheap_report
+ *      are then O(blocks), with
  *      the lock held for the walk of each region.
  *   1  (default) bytes in use and peak use per region and in total,
  *      counters of allocations/frees/failures, bytes allocated/freed in
@@ -472,6 +474,25 @@ typedef struct capheap_region_stats {
     uint32_t free_count;
 } capheap_region_stats_t;
 
+/** Statistics of the regions that have a set of capabilities: what
+ *  capheap_alloc_caps with those caps can draw on (capheap_get_caps_stats).
+ *  Sizes count whole blocks, headers included, as in capheap_stats_t. */
+typedef struct capheap_caps_stats {
+    uint32_t caps;         /**< the capabilities asked for */
+    size_t region_count;   /**< regions that have every one of them */
+    size_t total_size;     /**< bytes in blocks over those regions */
+    size_t used;
+    size_t free;           /**< total_size - used */
+    size_t largest_free;   /**< payload bytes of the largest request that
+                                capheap_alloc_caps(heap, size, caps) is
+                                guaranteed to satisfy now (default
+                                alignment); 0 when none of those regions has
+                                a free block */
+    size_t min_free_ever;  /**< sum over those regions of each one's lowest free */
+    uint32_t alloc_count;  /**< successful allocations served by those regions */
+    uint32_t free_count;   /**< frees of blocks in those regions */
+} capheap_caps_stats_t;
+
 #if CAPHEAP_TRACE
 struct capheap_trace_event; /* below, with capheap_set_trace */
 #endif
@@ -708,6 +729,20 @@ int capheap_get_path_stats(capheap_heap_t *heap, capheap_path_stats_t *out);
  *  the heap was busy. O(index); with CAPHEAP_STATS 0 also O(blocks of the
  *  region), as capheap_get_stats. */
 int capheap_get_region_stats(capheap_heap_t *heap, size_t index, capheap_region_stats_t *out);
+
+/** Totals over the regions that have every bit of caps (the regions
+ *  capheap_alloc_caps(heap, size, caps) may allocate from; caps 0: every
+ *  region) into *out: how much DMA-capable or internal memory is left, and
+ *  the largest such request that will succeed now. CAPHEAP_OK, also when no
+ *  region has the caps (region_count and every size 0); CAPHEAP_E_ARGUMENT
+ *  if heap or out is NULL (a NULL out is counted and reported, as for
+ *  capheap_get_stats); CAPHEAP_E_REENTRY if the heap was busy. With
+ *  CAPHEAP_STATS 0, alloc_count and free_count read 0 and min_free_ever
+ *  equals free. O(regions); with CAPHEAP_STATS 0, O(blocks of those
+ *  regions), as capheap_get_stats. With caps 0, total_size, used, free,
+ *  largest_free, min_free_ever, alloc_count and free_count equal
+ *  capheap_get_stats's. */
+int capheap_get_caps_stats(capheap_heap_t *heap, uint32_t caps, capheap_caps_stats_t *out);
 
 /** A write callback: emit len bytes of text. */
 typedef void (*capheap_write_fn)(void *ctx, const char *text, size_t len);

@@ -1802,19 +1802,17 @@ static void fill_region_stats(const capheap_region_t *r, capheap_region_stats_t 
     o->min_free_ever = o->size - (o->peak_used > o->used ? o->peak_used : o->used);
 }
 
-int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
+/* Totals over the regions that have every bit of caps (0: all of them). */
+static void sum_regions(const capheap_heap_t *h, uint32_t caps, capheap_caps_stats_t *s)
 {
-    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
-    if (out == NULL) return argument_error(heap);
-    uintptr_t tok = enter_reporting(heap);
-    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
-    capheap_stats_t *s = out; /* filled in place: no struct copy (memcpy) */
-    s->total_size = s->used = s->min_free_ever = s->largest_free = s->peak_used = 0;
+    s->caps = caps;
+    s->region_count = s->total_size = s->used = s->largest_free = s->min_free_ever = 0;
     s->alloc_count = s->free_count = 0;
-    s->bytes_allocated = s->bytes_freed = 0;
-    for (const capheap_region_t *r = heap->regions_; r != NULL; r = r->next) {
+    for (const capheap_region_t *r = h->regions_; r != NULL; r = r->next) {
+        if ((r->caps & caps) != caps) continue;
         capheap_region_stats_t rs;
         fill_region_stats(r, &rs);
+        s->region_count++;
         s->total_size += rs.size;
         s->used += rs.used;
         s->min_free_ever += rs.min_free_ever;
@@ -1823,14 +1821,46 @@ int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
         s->free_count += rs.free_count;
     }
     s->free = s->total_size - s->used;
+}
+
+int capheap_get_stats(capheap_heap_t *heap, capheap_stats_t *out)
+{
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    if (out == NULL) return argument_error(heap);
+    uintptr_t tok = enter_reporting(heap);
+    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
+    capheap_caps_stats_t t;
+    sum_regions(heap, 0u, &t);
+    capheap_stats_t *s = out; /* filled field by field: no struct copy (memcpy) */
+    s->total_size = t.total_size;
+    s->used = t.used;
+    s->free = t.free;
+    s->largest_free = t.largest_free;
+    s->min_free_ever = t.min_free_ever;
+    s->alloc_count = t.alloc_count;
+    s->free_count = t.free_count;
     s->region_count = heap->region_count_;
     s->fail_count = heap->fail_count_;
 #if CAPHEAP_STATS
     s->peak_used = heap->peak_;
     s->bytes_allocated = bytes_allocated(heap);
     s->bytes_freed = s->bytes_allocated - heap->used_; /* allocated - freed == used */
+#else
+    s->peak_used = 0;
+    s->bytes_allocated = s->bytes_freed = 0;
 #endif
     for (unsigned i = 0; i < CAPHEAP_ERROR_KINDS; i++) s->error_count[i] = heap->error_count_[i];
+    leave(heap, tok);
+    return CAPHEAP_OK;
+}
+
+int capheap_get_caps_stats(capheap_heap_t *heap, uint32_t caps, capheap_caps_stats_t *out)
+{
+    if (heap == NULL) return CAPHEAP_E_ARGUMENT;
+    if (out == NULL) return argument_error(heap);
+    uintptr_t tok = enter_reporting(heap);
+    if (tok == CAPHEAP_LOCK_FAILED) return CAPHEAP_E_REENTRY;
+    sum_regions(heap, caps, out);
     leave(heap, tok);
     return CAPHEAP_OK;
 }

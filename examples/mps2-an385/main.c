@@ -139,6 +139,13 @@ int main(void)
     expect(in_caps(dma_desc, CAPHEAP_CAP_INTERNAL) && in_caps(isr_buf, CAPHEAP_CAP_INTERNAL) &&
                in_caps(table, CAPHEAP_CAP_INTERNAL),
            "internal allocations are in internal RAM");
+    capheap_caps_stats_t ic;
+    expect(capheap_get_caps_stats(&capheap_global, CAPHEAP_CAP_INTERNAL, &ic) == CAPHEAP_OK,
+           "internal RAM statistics");
+    printf("  internal RAM now: %u regions, %u of %u bytes free, largest request it serves %u\n",
+           (unsigned)ic.region_count, (unsigned)ic.free, (unsigned)ic.total_size,
+           (unsigned)ic.largest_free);
+    expect(ic.region_count == 2 && ic.largest_free < 100 * 1024, "two internal regions, none with 100 KiB");
     printf("  100 KiB internal (more than any internal region has):\n");
     void *too_big = capheap_alloc_caps(&capheap_global, 100 * 1024, CAPHEAP_CAP_INTERNAL);
     printf("  -> %p\n", too_big);

@@ -163,14 +163,30 @@ static bool caps_exist(uint32_t caps)
     return false;
 }
 
-/* Largest request any region with caps promises to serve now. */
+/* Largest request any region with caps promises to serve now, from the
+ * region statistics; capheap_get_caps_stats must say the same, and sum the
+ * same regions. */
 static size_t largest_for(uint32_t caps)
 {
     capheap_region_stats_t rs;
-    size_t best = 0;
+    size_t best = 0, n = 0, used = 0;
     for (size_t i = 0; capheap_get_region_stats(&heap, i, &rs) == CAPHEAP_OK; i++)
-        if ((rs.caps & caps) == caps && rs.largest_free > best)
-            best = rs.largest_free;
+        if ((rs.caps & caps) == caps) {
+            n++;
+            used += rs.used;
+            if (rs.largest_free > best)
+                best = rs.largest_free;
+        }
+    capheap_caps_stats_t cs;
+    int rc = capheap_get_caps_stats(&heap, caps, &cs);
+    if (rc != CAPHEAP_OK || cs.largest_free != best || cs.region_count != n || cs.used != used) {
+        printf("FAIL at step %lu (line %d): ", step_no, __LINE__);
+        printf("caps stats for 0x%" PRIx32 " (rc %d): %u regions, %u used, largest %u; regions say %u, %u, %u",
+             caps, rc, (unsigned)cs.region_count, (unsigned)cs.used, (unsigned)cs.largest_free,
+             (unsigned)n, (unsigned)used, (unsigned)best);
+        printf("\n");
+        failed = 1;
+    }
     return best;
 }
 

@@ -1245,7 +1245,7 @@ static void test_reentry_is_reported_not_deadlocked(void)
  * - every call, from inside a walk callback. Each refusal is counted and
  * reported once, is not a failed allocation, and changes nothing; free(NULL)
  * and usable_size(NULL) do not enter and report nothing. */
-static int busy_ok[24], busy_calls;
+static int busy_ok[32], busy_calls;
 static void *busy_block;
 static bool nop_walk(const capheap_block_info_t *b, void *ctx)
 {
@@ -1265,6 +1265,7 @@ static bool call_everything(const capheap_block_info_t *blk, void *ctx)
     capheap_stats_t s;
     capheap_path_stats_t ps;
     capheap_region_stats_t rs;
+    capheap_caps_stats_t cs;
     capheap_check_result_t cr;
     int n = 0;
     busy_ok[n++] = capheap_alloc(h, 8) == NULL;
@@ -1283,6 +1284,7 @@ static bool call_everything(const capheap_block_info_t *blk, void *ctx)
     busy_ok[n++] = capheap_get_stats(h, &s) == CAPHEAP_E_REENTRY;
     busy_ok[n++] = capheap_get_path_stats(h, &ps) == CAPHEAP_E_REENTRY;
     busy_ok[n++] = capheap_get_region_stats(h, 0, &rs) == CAPHEAP_E_REENTRY;
+    busy_ok[n++] = capheap_get_caps_stats(h, CAPHEAP_CAP_DMA, &cs) == CAPHEAP_E_REENTRY;
     busy_ok[n++] = capheap_check(h, &cr) == CAPHEAP_E_REENTRY;
     busy_ok[n++] = capheap_walk(h, nop_walk, NULL) == CAPHEAP_E_REENTRY;
     busy_ok[n++] = capheap_allocator_alloc(&a64, 8) == NULL;
@@ -1306,7 +1308,7 @@ static void test_reentry_refuses_every_call(void)
     capheap_stats_t s0 = stats(&H);
     int cnt = LOG.count;
     CHECK_EQ(capheap_walk(&H, call_everything, NULL), CAPHEAP_OK);
-    CHECK_EQ(busy_calls, 21);
+    CHECK_EQ(busy_calls, 22);
     for (int i = 0; i < busy_calls + 2; i++) {
         if (!busy_ok[i]) fprintf(stderr, "  call %d inside the walk was not refused\n", i);
         CHECK(busy_ok[i]);
@@ -1461,6 +1463,7 @@ static void test_refused_lock_fails_every_call(void)
     capheap_stats_t s;
     capheap_path_stats_t ps;
     capheap_region_stats_t rs;
+    capheap_caps_stats_t cs;
     capheap_check_result_t cr;
     size_t calls = 0;
     int refused = 0;
@@ -1483,6 +1486,7 @@ static void test_refused_lock_fails_every_call(void)
     EXPECT_REFUSED(capheap_get_stats(&H, &s) == CAPHEAP_E_REENTRY);
     EXPECT_REFUSED(capheap_get_path_stats(&H, &ps) == CAPHEAP_E_REENTRY);
     EXPECT_REFUSED(capheap_get_region_stats(&H, 0, &rs) == CAPHEAP_E_REENTRY);
+    EXPECT_REFUSED(capheap_get_caps_stats(&H, 0, &cs) == CAPHEAP_E_REENTRY);
     EXPECT_REFUSED(capheap_check(&H, &cr) == CAPHEAP_E_REENTRY);
     EXPECT_REFUSED(capheap_walk(&H, nop_walk_any, &calls) == CAPHEAP_E_REENTRY);
     CHECK_EQ(calls, 0);
@@ -1549,6 +1553,106 @@ static void test_statistics(void)
     capheap_init(&H);
     CHECK_EQ(stats(&H).region_count, 0);
     CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_NOMEM], 0);
+}
+
+/* capheap_get_caps_stats: "Totals over the regions that have every bit of
+ * caps ... caps 0: every region"; "CAPHEAP_OK, also when no region has the
+ * caps"; largest_free is a request capheap_alloc_caps is "guaranteed to
+ * satisfy now"; "With caps 0 ... equal capheap_get_stats's"; the
+ * errors. */
+static capheap_caps_stats_t cstats(uint32_t caps)
+{
+    capheap_caps_stats_t s;
+    if (capheap_get_caps_stats(&H, caps, &s) != CAPHEAP_OK) memset(&s, 0xff, sizeof s);
+    return s;
+}
+
+static void test_caps_stats(void)
+{
+    const uint32_t dma_int = CAPHEAP_CAPS_INTERNAL | CAPHEAP_CAP_DMA;
+    fresh(0, 0);
+    CHECK_EQ(capheap_add_region(&H, mem_a, 32 * KIB, dma_int), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region(&H, mem_b, 64 * KIB, CAPHEAP_CAPS_INTERNAL), CAPHEAP_OK);
+    CHECK_EQ(capheap_add_region(&H, mem_c, 16 * KIB, CAPHEAP_CAPS_EXTERNAL), CAPHEAP_OK);
+    capheap_region_stats_t r0 = rstats(&H, 0), r1 = rstats(&H, 1), r2 = rstats(&H, 2);
+    /* DMA: the first region alone; internal: the first two; none: nothing */
+    capheap_caps_stats_t d = cstats(CAPHEAP_CAP_DMA);
+    CHECK_EQ(d.caps, CAPHEAP_CAP_DMA);
+    CHECK_EQ(d.region_count, 1);
+    CHECK_EQ(d.total_size, r0.size);
+    CHECK_EQ(d.used, 0);
+    CHECK_EQ(d.free, r0.size);
+    CHECK_EQ(d.largest_free, r0.size - CAPHEAP_HEADER_SIZE);
+    CHECK_EQ(d.min_free_ever, r0.size);
+    capheap_caps_stats_t in = cstats(CAPHEAP_CAP_INTERNAL);
+    CHECK_EQ(in.region_count, 2);
+    CHECK_EQ(in.total_size, r0.size + r1.size);
+    CHECK_EQ(in.largest_free, r1.size - CAPHEAP_HEADER_SIZE);
+    /* every bit must be there: DMA and external together match no region */
+    capheap_caps_stats_t none = cstats(CAPHEAP_CAP_DMA | CAPHEAP_CAP_EXTERNAL);
+    CHECK_EQ(none.caps, CAPHEAP_CAP_DMA | CAPHEAP_CAP_EXTERNAL);
+    CHECK_EQ(none.region_count, 0);
+    CHECK_EQ(none.total_size + none.used + none.free + none.largest_free + none.min_free_ever, 0);
+    CHECK_EQ(none.alloc_count + none.free_count, 0);
+    /* allocations land in the sums of the regions that served them */
+    void *a = capheap_alloc_caps(&H, 3000, CAPHEAP_CAP_DMA);
+    void *b = capheap_alloc_caps(&H, 30000, CAPHEAP_CAP_INTERNAL); /* too big for the DMA rest */
+    void *c = capheap_alloc_caps(&H, 500, CAPHEAP_CAP_EXTERNAL);
+    CHECK(a != NULL && b != NULL && c != NULL);
+    size_t ba = capheap_usable_size(&H, a) + CAPHEAP_HEADER_SIZE;
+    size_t bb = capheap_usable_size(&H, b) + CAPHEAP_HEADER_SIZE;
+    size_t bc = capheap_usable_size(&H, c) + CAPHEAP_HEADER_SIZE;
+    d = cstats(CAPHEAP_CAP_DMA);
+    CHECK_EQ(d.used, ba);
+    CHECK_EQ(d.free, r0.size - ba);
+    in = cstats(CAPHEAP_CAP_INTERNAL);
+    CHECK_EQ(in.used, ba + bb);
+    CHECK_EQ(in.free, in.total_size - ba - bb);
+    CHECK_EQ(cstats(CAPHEAP_CAP_EXTERNAL).used, bc);
+    CHECK_EQ(cstats(CAPHEAP_CAP_EXTERNAL).total_size, r2.size);
+    /* largest_free: that request succeeds, from a region with the caps */
+    CHECK(d.largest_free > 0);
+    void *big = capheap_alloc_caps(&H, d.largest_free, CAPHEAP_CAP_DMA);
+    CHECK(big != NULL);
+    CHECK((unsigned char *)big >= mem_a && (unsigned char *)big < mem_a + sizeof mem_a);
+    size_t bbig = capheap_usable_size(&H, big) + CAPHEAP_HEADER_SIZE;
+    CHECK_EQ(cstats(CAPHEAP_CAP_DMA).used, ba + bbig);
+    CHECK_EQ(capheap_free(&H, big), CAPHEAP_OK);
+#if CAPHEAP_STATS
+    CHECK_EQ(d.alloc_count, 1);
+    CHECK_EQ(in.alloc_count, 2);
+    CHECK_EQ(cstats(CAPHEAP_CAP_DMA).alloc_count, 2);
+    CHECK_EQ(cstats(CAPHEAP_CAP_DMA).free_count, 1);
+    CHECK_EQ(cstats(CAPHEAP_CAP_DMA).min_free_ever, r0.size - ba - bbig);
+#else
+    CHECK_EQ(cstats(CAPHEAP_CAP_DMA).alloc_count + cstats(CAPHEAP_CAP_DMA).free_count, 0);
+    CHECK_EQ(cstats(CAPHEAP_CAP_DMA).min_free_ever, cstats(CAPHEAP_CAP_DMA).free);
+#endif
+    /* caps 0: every region, the same figures as capheap_get_stats */
+    CHECK_EQ(capheap_free(&H, b), CAPHEAP_OK);
+    capheap_caps_stats_t all = cstats(0);
+    capheap_stats_t s = stats(&H);
+    CHECK_EQ(all.region_count, 3);
+    CHECK_EQ(all.total_size, s.total_size);
+    CHECK_EQ(all.used, s.used);
+    CHECK_EQ(all.free, s.free);
+    CHECK_EQ(all.largest_free, s.largest_free);
+    CHECK_EQ(all.min_free_ever, s.min_free_ever);
+    CHECK_EQ(all.alloc_count, s.alloc_count);
+    CHECK_EQ(all.free_count, s.free_count);
+    /* errors: a NULL heap is returned only; a NULL out is counted and reported */
+    capheap_caps_stats_t cs;
+    int cnt = LOG.count;
+    CHECK_EQ(capheap_get_caps_stats(NULL, 0, &cs), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(LOG.count, cnt);
+    CHECK_EQ(capheap_get_caps_stats(&H, 0, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(LOG.count, cnt + 1);
+    CHECK_EQ(LOG.last.code, CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_ARGUMENT], s.error_count[-CAPHEAP_E_ARGUMENT] + 1);
+    CHECK_EQ(capheap_free(&H, a), CAPHEAP_OK);
+    CHECK_EQ(capheap_free(&H, c), CAPHEAP_OK);
+    CHECK_EQ(cstats(0).used, 0);
+    CHECK_HEAP(&H);
 }
 
 static void test_null_heap_arguments(void)
@@ -1666,13 +1770,14 @@ static void test_argument_errors_are_counted_and_reported(void)
     CHECK_EQ(capheap_get_region_stats(&H, 0, NULL), CAPHEAP_E_ARGUMENT);
     CHECK_EQ(capheap_get_path_stats(&H, NULL), CAPHEAP_E_ARGUMENT);
     CHECK_EQ(capheap_walk(&H, NULL, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(capheap_get_caps_stats(&H, 0, NULL), CAPHEAP_E_ARGUMENT);
     CHECK(capheap_alloc_prefer(&H, 8, NULL, 2) == NULL);
-    CHECK_EQ(LOG.count, cnt + 5);
+    CHECK_EQ(LOG.count, cnt + 6);
     CHECK_EQ(LOG.last.code, CAPHEAP_E_ARGUMENT);
     CHECK(LOG.last.ptr == NULL);
     CHECK_EQ(LOG.last.size, 0);
     capheap_stats_t s1 = stats(&H);
-    CHECK_EQ(s1.error_count[-CAPHEAP_E_ARGUMENT], s0.error_count[-CAPHEAP_E_ARGUMENT] + 5);
+    CHECK_EQ(s1.error_count[-CAPHEAP_E_ARGUMENT], s0.error_count[-CAPHEAP_E_ARGUMENT] + 6);
     CHECK_EQ(s1.fail_count, s0.fail_count);
     CHECK_EQ(s1.used, s0.used);
     /* a NULL heap, and a region index past the last region (the end of an
@@ -1681,7 +1786,8 @@ static void test_argument_errors_are_counted_and_reported(void)
     CHECK_EQ(capheap_free(NULL, &rs), CAPHEAP_E_ARGUMENT);
     CHECK_EQ(capheap_get_region_stats(&H, 1, &rs), CAPHEAP_E_ARGUMENT);
     CHECK_EQ(capheap_get_region_stats(&H, SIZE_MAX, &rs), CAPHEAP_E_ARGUMENT);
-    CHECK_EQ(LOG.count, cnt + 5);
+    CHECK_EQ(capheap_get_caps_stats(NULL, 0, NULL), CAPHEAP_E_ARGUMENT);
+    CHECK_EQ(LOG.count, cnt + 6);
     CHECK_EQ(stats(&H).error_count[-CAPHEAP_E_ARGUMENT], s1.error_count[-CAPHEAP_E_ARGUMENT]);
     CHECK_HEAP(&H);
 }
@@ -2172,6 +2278,7 @@ int main(void)
     RUN(test_handler_runs_after_the_lock_is_released);
     RUN(test_refused_lock_fails_every_call);
     RUN(test_statistics);
+    RUN(test_caps_stats);
     RUN(test_byte_totals_pass_4_gib);
     RUN(test_path_stats);
 #if CAPHEAP_SL_BITS == 0

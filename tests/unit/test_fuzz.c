@@ -279,6 +279,34 @@ static const char *audit(bool full)
             last_added = k;
         }
         if (region_used != s.used) return "the regions' used bytes do not add up to the heap's";
+        /* capheap_get_caps_stats: the sums over the regions with every bit
+         * of caps, for each region's caps, for one bit at a time, and 0 */
+        for (size_t q = 0; q < nreg + 9; q++) {
+            uint32_t caps = q < nreg ? reg[q].caps : q < nreg + 8 ? 1u << (q - nreg) : 0u;
+            capheap_caps_stats_t cs;
+            if (capheap_get_caps_stats(&H, caps, &cs) != CAPHEAP_OK) return "caps stats failed";
+            size_t cnt = 0, tot = 0, used = 0, largest = 0, minfree = 0;
+            uint32_t allocs = 0, frees = 0;
+            for (size_t i = 0; i < nreg; i++) {
+                capheap_region_stats_t rs;
+                if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) return "region stats failed";
+                if ((rs.caps & caps) != caps) continue;
+                cnt++;
+                tot += rs.size;
+                used += rs.used;
+                minfree += rs.min_free_ever;
+                if (rs.largest_free > largest) largest = rs.largest_free;
+                allocs += rs.alloc_count;
+                frees += rs.free_count;
+            }
+            if (cs.caps != caps || cs.region_count != cnt || cs.total_size != tot || cs.used != used ||
+                cs.free != tot - used || cs.largest_free != largest || cs.min_free_ever != minfree ||
+                cs.alloc_count != allocs || cs.free_count != frees)
+                return "caps stats differ from the sum of the regions with those caps";
+            if (caps == 0u && (cs.used != s.used || cs.total_size != s.total_size ||
+                               cs.largest_free != s.largest_free || cs.region_count != s.region_count))
+                return "caps stats for caps 0 differ from the heap's stats";
+        }
         walk_t w = {0, 0};
         if (capheap_walk(&H, walk_cb, &w) != CAPHEAP_OK) return "walk failed";
         if (w.blocks_used != n || w.payload != bytes) return "walk differs from the book";
