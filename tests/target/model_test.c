@@ -163,9 +163,20 @@ static bool caps_exist(uint32_t caps)
     return false;
 }
 
+/* capheap_get_caps_stats for caps must sum the regions the region
+ * statistics name: n of them, used bytes in all, largest request best. */
+static void check_caps_stats(uint32_t caps, size_t n, size_t used, size_t best)
+{
+    capheap_caps_stats_t cs;
+    int rc = capheap_get_caps_stats(&heap, caps, &cs);
+    if (rc != CAPHEAP_OK || cs.largest_free != best || cs.region_count != n || cs.used != used)
+        FAIL("caps stats for 0x%" PRIx32 " (rc %d): %u regions, %u used, largest %u; regions say %u, %u, %u",
+             caps, rc, (unsigned)cs.region_count, (unsigned)cs.used, (unsigned)cs.largest_free,
+             (unsigned)n, (unsigned)used, (unsigned)best);
+}
+
 /* Largest request any region with caps promises to serve now, from the
- * region statistics; capheap_get_caps_stats must say the same, and sum the
- * same regions. */
+ * region statistics (and capheap_get_caps_stats checked against them). */
 static size_t largest_for(uint32_t caps)
 {
     capheap_region_stats_t rs;
@@ -177,16 +188,7 @@ static size_t largest_for(uint32_t caps)
             if (rs.largest_free > best)
                 best = rs.largest_free;
         }
-    capheap_caps_stats_t cs;
-    int rc = capheap_get_caps_stats(&heap, caps, &cs);
-    if (rc != CAPHEAP_OK || cs.largest_free != best || cs.region_count != n || cs.used != used) {
-        printf("FAIL at step %lu (line %d): ", step_no, __LINE__);
-        printf("caps stats for 0x%" PRIx32 " (rc %d): %u regions, %u used, largest %u; regions say %u, %u, %u",
-             caps, rc, (unsigned)cs.region_count, (unsigned)cs.used, (unsigned)cs.largest_free,
-             (unsigned)n, (unsigned)used, (unsigned)best);
-        printf("\n");
-        failed = 1;
-    }
+    check_caps_stats(caps, n, used, best);
     return best;
 }
 

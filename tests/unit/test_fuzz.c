@@ -256,9 +256,11 @@ static const char *audit(bool full)
          * order they were added. */
         int last_prio = INT_MAX;
         size_t last_added = 0, region_used = 0;
+        capheap_region_stats_t all_rs[NREG_MAX]; /* kept for the caps sums below */
         for (size_t i = 0; i < nreg; i++) {
             capheap_region_stats_t rs;
             if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) return "region stats failed";
+            all_rs[i] = rs;
             /* start: the given start rounded up to CAPHEAP_ALIGN */
             size_t k = 0;
             unsigned char *st = rs.start;
@@ -288,16 +290,15 @@ static const char *audit(bool full)
             size_t cnt = 0, tot = 0, used = 0, largest = 0, minfree = 0;
             uint32_t allocs = 0, frees = 0;
             for (size_t i = 0; i < nreg; i++) {
-                capheap_region_stats_t rs;
-                if (capheap_get_region_stats(&H, i, &rs) != CAPHEAP_OK) return "region stats failed";
-                if ((rs.caps & caps) != caps) continue;
+                const capheap_region_stats_t *rs = &all_rs[i];
+                if ((rs->caps & caps) != caps) continue;
                 cnt++;
-                tot += rs.size;
-                used += rs.used;
-                minfree += rs.min_free_ever;
-                if (rs.largest_free > largest) largest = rs.largest_free;
-                allocs += rs.alloc_count;
-                frees += rs.free_count;
+                tot += rs->size;
+                used += rs->used;
+                minfree += rs->min_free_ever;
+                if (rs->largest_free > largest) largest = rs->largest_free;
+                allocs += rs->alloc_count;
+                frees += rs->free_count;
             }
             if (cs.caps != caps || cs.region_count != cnt || cs.total_size != tot || cs.used != used ||
                 cs.free != tot - used || cs.largest_free != largest || cs.min_free_ever != minfree ||
